@@ -1,0 +1,3 @@
+from jieneng.cli import main
+
+main()

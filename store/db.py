@@ -1,0 +1,44 @@
+"""Connections and pools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+
+def connect(url: str, *, application_name: str = "jieneng", **kwargs: Any) -> psycopg.Connection:
+    """Open one connection, tagged with ``application_name`` for pg_stat_activity."""
+    return psycopg.connect(url, application_name=application_name, **kwargs)
+
+
+def make_pool(
+    url: str, *, application_name: str = "jieneng", min_size: int = 1, max_size: int = 4,
+    timeout: float = 30.0,
+) -> ConnectionPool:
+    """Return an opened pool whose connections are checked before use.
+
+    A connection the server terminated is noticed at checkout and replaced, so callers
+    recover from a database restart by retrying their transaction.
+    """
+    pool = ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"application_name": application_name},
+        check=ConnectionPool.check_connection,
+        timeout=timeout,
+        open=False,
+        reconnect_timeout=3600.0,
+    )
+    pool.open(wait=False)
+    return pool
+
+
+def backend(conn: psycopg.Connection) -> str:
+    """Return ``"timescaledb"`` or ``"postgres"``: the storage path chosen at migration."""
+    row = conn.execute("SELECT value FROM store_meta WHERE key = 'backend'").fetchone()
+    if row is None:
+        raise LookupError("store_meta has no backend: run `jieneng db migrate` first")
+    return str(row[0])
