@@ -68,8 +68,13 @@ class BatchBuilder:
     """
 
     def __init__(
-        self, decoder: Decoder, points: dict[str, PointInfo], resolve: Resolver, *,
-        max_future_s: float = 300.0, max_age_s: float = 400 * 86400.0,
+        self,
+        decoder: Decoder,
+        points: dict[str, PointInfo],
+        resolve: Resolver,
+        *,
+        max_future_s: float = 300.0,
+        max_age_s: float = 400 * 86400.0,
     ) -> None:
         self.decoder = decoder
         self.points = points
@@ -107,9 +112,14 @@ class BatchBuilder:
                 batch.rejected[r.code] = batch.rejected.get(r.code, 0) + 1
             batch.dead_letters.append(
                 DeadLetter(
-                    received_us=msg.received_us, topic=msg.topic, payload=msg.payload,
-                    format=fmt, reason=_summary(rejections, accepted),
-                    errors=[r.as_dict() for r in rejections], accepted=accepted, dup=msg.dup,
+                    received_us=msg.received_us,
+                    topic=msg.topic,
+                    payload=msg.payload,
+                    format=fmt,
+                    reason=_summary(rejections, accepted),
+                    errors=[r.as_dict() for r in rejections],
+                    accepted=accepted,
+                    dup=msg.dup,
                 )
             )
 
@@ -148,26 +158,32 @@ class BatchBuilder:
             if u is not None and u != info.unit:
                 extra.append(
                     Rejection(
-                        "unit_mismatch", f"{where}unit",
-                        f"unit {u} does not measure what point {key!r} measures ({info.unit})", i,
+                        "unit_mismatch",
+                        f"{where}unit",
+                        f"unit {u} does not measure what point {key!r} measures ({info.unit})",
+                        i,
                     )
                 )
                 continue
             if t > hi:
                 extra.append(
                     Rejection(
-                        "time_future", f"{where}time",
+                        "time_future",
+                        f"{where}time",
                         f"time is {(t - received_us) / 1e6:.0f} s after receipt"
-                        f" (tolerance {self.max_future_us / 1e6:.0f} s)", i,
+                        f" (tolerance {self.max_future_us / 1e6:.0f} s)",
+                        i,
                     )
                 )
                 continue
             if t < lo:
                 extra.append(
                     Rejection(
-                        "time_too_old", f"{where}time",
+                        "time_too_old",
+                        f"{where}time",
                         f"time is {(received_us - t) / 86400e6:.1f} days before receipt"
-                        f" (tolerance {self.max_age_us / 86400e6:.1f} days)", i,
+                        f" (tolerance {self.max_age_us / 86400e6:.1f} days)",
+                        i,
                     )
                 )
                 continue

@@ -98,8 +98,9 @@ class Collector:
         client.on_message = self._on_message
         return client
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                    properties: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
@@ -112,14 +113,19 @@ class Collector:
         client.subscribe(subs)
         self._connected.set()
         log.info(
-            "connected to broker", extra={"data": {
-                "session_present": bool(getattr(flags, "session_present", False)),
-                "subscriptions": [t for t, _ in subs], "generation": self.generation,
-            }},
+            "connected to broker",
+            extra={
+                "data": {
+                    "session_present": bool(getattr(flags, "session_present", False)),
+                    "subscriptions": [t for t, _ in subs],
+                    "generation": self.generation,
+                }
+            },
         )
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                       properties: Any) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         self.metrics.connected.set(0)
         self._connected.clear()
         if not self._stopping.is_set():
@@ -156,8 +162,11 @@ class Collector:
     def _batcher(self) -> None:
         s = self.settings
         builder = BatchBuilder(
-            self.decoder, self.directory.points, self._resolve,
-            max_future_s=s.max_future_s, max_age_s=s.max_age_s,
+            self.decoder,
+            self.directory.points,
+            self._resolve,
+            max_future_s=s.max_future_s,
+            max_age_s=s.max_age_s,
         )
         deadline = 0.0
         while True:
@@ -177,8 +186,7 @@ class Collector:
                 builder.add(msg)
             b = builder.batch
             if b.messages and (
-                len(b) >= s.batch_size or b.messages >= s.batch_size
-                or time.monotonic() >= deadline
+                len(b) >= s.batch_size or b.messages >= s.batch_size or time.monotonic() >= deadline
             ):
                 self.metrics.queue_depth.set(self.inbox.qsize())
                 self.ready.put(builder.take())
@@ -217,10 +225,12 @@ class Collector:
         s = self.settings
         while not self._stopping.wait(s.maintenance_interval_s):
             try:
-                with db.connect(s.database_url, application_name="jieneng-maintenance",
-                                autocommit=True) as conn:
+                with db.connect(
+                    s.database_url, application_name="jieneng-maintenance", autocommit=True
+                ) as conn:
                     maintenance.run(
-                        conn, partitions_ahead_months=s.partitions_ahead_months,
+                        conn,
+                        partitions_ahead_months=s.partitions_ahead_months,
                         retention_days=s.retention_days,
                     )
             except psycopg.Error as exc:
@@ -239,10 +249,18 @@ class Collector:
         with self.pool.connection() as conn:
             self.writer = ReadingWriter(db.backend(conn), collector=s.client_id)
             n = self.directory.load(conn)
-        log.info("starting collector", extra={"data": {
-            "client_id": s.client_id, "broker": f"{s.broker_host}:{s.broker_port}",
-            "backend": self.writer.backend, "points": n, "share_group": s.share_group,
-        }})
+        log.info(
+            "starting collector",
+            extra={
+                "data": {
+                    "client_id": s.client_id,
+                    "broker": f"{s.broker_host}:{s.broker_port}",
+                    "backend": self.writer.backend,
+                    "points": n,
+                    "share_group": s.share_group,
+                }
+            },
+        )
         if s.metrics_port:
             self.metrics.serve(s.metrics_port, s.metrics_host)
         threads = [
@@ -261,7 +279,9 @@ class Collector:
             props.SessionExpiryInterval = s.session_expiry_s
             props.ReceiveMaximum = 65535
         self.client.connect_async(
-            s.broker_host, s.broker_port, keepalive=s.keepalive_s,
+            s.broker_host,
+            s.broker_port,
+            keepalive=s.keepalive_s,
             clean_start=False if s.mqtt_protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             properties=props,
         )

@@ -23,8 +23,10 @@ class Metrics:
             registry=r,
         )
         self.rejected = Counter(
-            "jieneng_ingest_readings_rejected", "Refused readings or messages, by reason code",
-            ["reason"], registry=r,
+            "jieneng_ingest_readings_rejected",
+            "Refused readings or messages, by reason code",
+            ["reason"],
+            registry=r,
         )
         self.dead_letters = Counter(
             "jieneng_ingest_dead_letters", "Messages written to dead_letters", registry=r
@@ -41,11 +43,14 @@ class Metrics:
         )
         self.commit_lag = Gauge(
             "jieneng_ingest_commit_lag_seconds",
-            "Receipt of the oldest message of the last batch to its commit", registry=r,
+            "Receipt of the oldest message of the last batch to its commit",
+            registry=r,
         )
         self.commit_lag_hist = Histogram(
-            "jieneng_ingest_commit_lag", "Receipt-to-commit time of batches (seconds)",
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=r,
+            "jieneng_ingest_commit_lag",
+            "Receipt-to-commit time of batches (seconds)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
         )
         self.connected = Gauge(
             "jieneng_ingest_broker_connected", "1 while connected to the broker", registry=r

@@ -110,4 +110,5 @@ def quantity_of(canonical_unit: str) -> str:
     for quantity, unit in CANONICAL.items():
         if unit == canonical_unit:
             return quantity
-    raise ValueError(f"unit: {canonical_unit!r} is not a canonical unit ({sorted(CANONICAL.values())})")
+    known = sorted(CANONICAL.values())
+    raise ValueError(f"unit: {canonical_unit!r} is not a canonical unit ({known})")

@@ -15,13 +15,16 @@ from rich.console import Console
 from jieneng import logs
 from jieneng.settings import Settings
 
-app = typer.Typer(help="jieneng (节能): energy monitoring for public institutions.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="jieneng (节能): energy monitoring for public institutions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema and upkeep.", no_args_is_help=True)
 registry_app = typer.Typer(help="Institutions, buildings and points.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def load_settings() -> Settings:
@@ -54,7 +57,9 @@ def db_migrate() -> None:
     logs.setup("text")
     try:
         backend, applied = migrate.migrate(
-            s.database_url, timescaledb=s.timescaledb, service_tz=s.service_tz,
+            s.database_url,
+            timescaledb=s.timescaledb,
+            service_tz=s.service_tz,
             compress_after_days=s.compress_after_days,
         )
     except MigrationError as exc:
@@ -65,11 +70,14 @@ def db_migrate() -> None:
             conn, compress_after_days=s.compress_after_days, retention_days=s.retention_days
         )
         report = maintenance.run(
-            conn, partitions_ahead_months=s.partitions_ahead_months,
-            retention_days=s.retention_days, run_jobs=False,
+            conn,
+            partitions_ahead_months=s.partitions_ahead_months,
+            retention_days=s.retention_days,
+            run_jobs=False,
         )
     console.print(
-        f"存储 storage: [bold]{backend}[/]; 已应用 applied: {', '.join(applied) or 'none (up to date)'}"
+        f"存储 storage: [bold]{backend}[/]; "
+        f"已应用 applied: {', '.join(applied) or 'none (up to date)'}"
         f"; partitions created: {len(report.partitions_created)}"
     )
 
@@ -82,7 +90,8 @@ def db_maintain() -> None:
     s = load_settings()
     with db.connect(s.database_url, autocommit=True) as conn:
         report = maintenance.run(
-            conn, partitions_ahead_months=s.partitions_ahead_months,
+            conn,
+            partitions_ahead_months=s.partitions_ahead_months,
             retention_days=s.retention_days,
         )
     console.print(report)

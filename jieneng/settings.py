@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     tls_insecure: bool = Field(False, description="skip the broker host name check (testing only)")
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     client_id: str = Field(
-        "jieneng-ingest-1", min_length=1, max_length=128,
+        "jieneng-ingest-1",
+        min_length=1,
+        max_length=128,
         description="stable MQTT client id: the broker keeps this collector's session under it",
     )
     session_expiry_s: int = Field(

@@ -14,7 +14,11 @@ def connect(url: str, *, application_name: str = "jieneng", **kwargs: Any) -> ps
 
 
 def make_pool(
-    url: str, *, application_name: str = "jieneng", min_size: int = 1, max_size: int = 4,
+    url: str,
+    *,
+    application_name: str = "jieneng",
+    min_size: int = 1,
+    max_size: int = 4,
     timeout: float = 30.0,
 ) -> ConnectionPool:
     """Return an opened pool whose connections are checked before use.

@@ -213,8 +213,11 @@ class MaintenanceReport:
 
 
 def run(
-    conn: psycopg.Connection, *, partitions_ahead_months: int = 3,
-    retention_days: int | None = None, run_jobs: bool = True,
+    conn: psycopg.Connection,
+    *,
+    partitions_ahead_months: int = 3,
+    retention_days: int | None = None,
+    run_jobs: bool = True,
 ) -> MaintenanceReport:
     """One round of upkeep; safe to run from several collectors (advisory lock)."""
     path = get_backend(conn)

@@ -20,7 +20,9 @@ from store import MigrationError
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<path>timescaledb|postgres))?\.sql$")
+_NAME = re.compile(
+    r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<path>timescaledb|postgres))?\.sql$"
+)
 _PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 _LOCK_ID = 0x6A69656E  # "jien": serializes concurrent `jieneng db migrate`
 
@@ -84,7 +86,10 @@ def _render(migration: Migration, params: dict[str, object]) -> str:
 
 
 def migrate(
-    url: str, *, timescaledb: str = "auto", service_tz: str = "Asia/Shanghai",
+    url: str,
+    *,
+    timescaledb: str = "auto",
+    service_tz: str = "Asia/Shanghai",
     compress_after_days: int = 7,
 ) -> tuple[str, list[str]]:
     """Apply the pending migrations; return the storage path and the names applied now.

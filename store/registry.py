@@ -83,8 +83,13 @@ class PointDirectory:
                VALUES (%s, %s, %s, %s, %s, true)
                ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
                RETURNING id, unit""",
-            (key, "sensor" if quantity in ("temperature", "humidity") else "meter", quantity, unit,
-             CUMULATIVE[quantity]),
+            (
+                key,
+                "sensor" if quantity in ("temperature", "humidity") else "meter",
+                quantity,
+                unit,
+                CUMULATIVE[quantity],
+            ),
         ).fetchone()
         assert row is not None
         info = PointInfo(row[0], row[1])

@@ -31,17 +31,24 @@ _TRAILER = b"\xff\xff"
 _ROW = np.dtype(
     [
         ("nfields", ">i2"),
-        ("len_time", ">i4"), ("time", ">i8"),
-        ("len_point", ">i4"), ("point_id", ">i4"),
-        ("len_value", ">i4"), ("value", ">f8"),
-        ("len_quality", ">i4"), ("quality", ">i2"),
+        ("len_time", ">i4"),
+        ("time", ">i8"),
+        ("len_point", ">i4"),
+        ("point_id", ">i4"),
+        ("len_value", ">i4"),
+        ("value", ">f8"),
+        ("len_quality", ">i4"),
+        ("quality", ">i2"),
     ]
 )
 COPY_SQL = "COPY {table} (time, point_id, value, quality) FROM STDIN (FORMAT BINARY)"
 
 
 def copy_buffer(
-    point_ids: np.ndarray, times_us: np.ndarray, values: np.ndarray, quality: np.ndarray | None = None
+    point_ids: np.ndarray,
+    times_us: np.ndarray,
+    values: np.ndarray,
+    quality: np.ndarray | None = None,
 ) -> bytes:
     """Return the binary COPY stream for rows (time, point_id, value, quality).
 
@@ -98,7 +105,9 @@ class DeadLetter:
 
     @property
     def digest(self) -> bytes:
-        return hashlib.sha256(self.topic.encode("utf-8", "surrogateescape") + b"\0" + self.payload).digest()
+        return hashlib.sha256(
+            self.topic.encode("utf-8", "surrogateescape") + b"\0" + self.payload
+        ).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +237,9 @@ class ReadingWriter:
                 [
                     {
                         "t": _utc(d.received_us),
-                        "topic": d.topic.encode("utf-8", "surrogateescape").decode(
-                            "utf-8", "replace"
-                        ).replace("\x00", "\ufffd"),
+                        "topic": d.topic.encode("utf-8", "surrogateescape")
+                        .decode("utf-8", "replace")
+                        .replace("\x00", "\ufffd"),
                         "payload": d.payload,
                         "format": d.format,
                         "reason": d.reason.replace("\x00", "\ufffd"),

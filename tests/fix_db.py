@@ -23,7 +23,8 @@ DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--dsn", default=os.environ.get("JIENENG_TEST_DSN", DEFAULT_DSN),
+        "--dsn",
+        default=os.environ.get("JIENENG_TEST_DSN", DEFAULT_DSN),
         help="admin DSN of the PostgreSQL server the tests create databases on",
     )
 
@@ -97,12 +98,18 @@ def create_database(pg_dsn: str, backend: str, tag: str = "t") -> Iterator[Datab
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module", params=["postgres", pytest.param("timescaledb", marks=pytest.mark.timescaledb)])
-def database(request: pytest.FixtureRequest, pg_dsn: str, timescaledb_available: str | None) -> Iterator[Database]:
+@pytest.fixture(
+    scope="module", params=["postgres", pytest.param("timescaledb", marks=pytest.mark.timescaledb)]
+)
+def database(
+    request: pytest.FixtureRequest, pg_dsn: str, timescaledb_available: str | None
+) -> Iterator[Database]:
     """A migrated database on each storage path (TimescaleDB skips cleanly when absent)."""
     if request.param == "timescaledb" and timescaledb_available:
         pytest.skip(timescaledb_available)
-    yield from create_database(pg_dsn, request.param, tag=request.module.__name__.rsplit(".", 1)[-1][:20])
+    yield from create_database(
+        pg_dsn, request.param, tag=request.module.__name__.rsplit(".", 1)[-1][:20]
+    )
 
 
 @pytest.fixture(scope="module")

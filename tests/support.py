@@ -34,22 +34,32 @@ def read_metrics(port: int) -> dict[str, float]:
 class CollectorProcess:
     """``jieneng ingest`` as a child process, configured through ``JIENENG_*`` variables."""
 
-    def __init__(self, workdir: Path, *, database_url: str, broker_url: str, prefix: str,
-                 client_id: str | None = None, **settings: object) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        database_url: str,
+        broker_url: str,
+        prefix: str,
+        client_id: str | None = None,
+        **settings: object,
+    ) -> None:
         self.workdir = workdir
         self.metrics_port = free_port()
         self.client_id = client_id or f"test-{uuid.uuid4().hex[:8]}"
         env = dict(os.environ)
-        env.update({
-            "JIENENG_DATABASE_URL": database_url,
-            "JIENENG_BROKER_URL": broker_url,
-            "JIENENG_TOPIC_PREFIX": prefix,
-            "JIENENG_CLIENT_ID": self.client_id,
-            "JIENENG_METRICS_PORT": str(self.metrics_port),
-            "JIENENG_SESSION_EXPIRY_S": "600",
-            "JIENENG_LOG_INTERVAL_S": "2",
-            "JIENENG_FLUSH_INTERVAL_S": "0.2",
-        })
+        env.update(
+            {
+                "JIENENG_DATABASE_URL": database_url,
+                "JIENENG_BROKER_URL": broker_url,
+                "JIENENG_TOPIC_PREFIX": prefix,
+                "JIENENG_CLIENT_ID": self.client_id,
+                "JIENENG_METRICS_PORT": str(self.metrics_port),
+                "JIENENG_SESSION_EXPIRY_S": "600",
+                "JIENENG_LOG_INTERVAL_S": "2",
+                "JIENENG_FLUSH_INTERVAL_S": "0.2",
+            }
+        )
         env.update({f"JIENENG_{k.upper()}": str(v) for k, v in settings.items()})
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
@@ -93,11 +103,18 @@ class CollectorProcess:
         return self.proc.returncode
 
 
-def publish(host: str, port: int, messages: Iterable[tuple[str, bytes]], *, qos: int = 1,
-            timeout: float = 120.0) -> int:
+def publish(
+    host: str,
+    port: int,
+    messages: Iterable[tuple[str, bytes]],
+    *,
+    qos: int = 1,
+    timeout: float = 120.0,
+) -> int:
     """Publish all messages at ``qos`` and wait until the broker acknowledged each."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+    )
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.connect(host, port)

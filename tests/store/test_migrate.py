@@ -21,21 +21,31 @@ def test_migrate_is_idempotent(database: Database) -> None:
 
 def test_storage_path_objects(database: Database) -> None:
     if database.backend == "timescaledb":
-        assert database.scalar(
-            "SELECT count(*) FROM timescaledb_information.hypertables"
-            " WHERE hypertable_name = 'readings'"
-        ) == 1
-        assert database.scalar(
-            "SELECT count(*) FROM timescaledb_information.continuous_aggregates"
-        ) == 3
-        assert database.scalar(
-            "SELECT compression_enabled FROM timescaledb_information.hypertables"
-            " WHERE hypertable_name = 'readings'"
-        ) is True
+        assert (
+            database.scalar(
+                "SELECT count(*) FROM timescaledb_information.hypertables"
+                " WHERE hypertable_name = 'readings'"
+            )
+            == 1
+        )
+        assert (
+            database.scalar("SELECT count(*) FROM timescaledb_information.continuous_aggregates")
+            == 3
+        )
+        assert (
+            database.scalar(
+                "SELECT compression_enabled FROM timescaledb_information.hypertables"
+                " WHERE hypertable_name = 'readings'"
+            )
+            is True
+        )
     else:
-        assert database.scalar(
-            "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'readings'::regclass"
-        ) == "r"
+        assert (
+            database.scalar(
+                "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'readings'::regclass"
+            )
+            == "r"
+        )
 
 
 def test_refuses_other_storage_path(database: Database) -> None:

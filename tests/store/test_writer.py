@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import psycopg
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from store import maintenance
@@ -62,9 +62,7 @@ def test_rewrite_changes_nothing(database: Database, points: list[int]) -> None:
         first = writer.write(conn, pid, t, v)
         # Same rows again, half of them with other values, plus 10 new ones: only the new land.
         pid2, t2, v2 = _readings(points[3:6], 2, start_us=NOW_US + 7_200_000_000)
-        again = writer.write(
-            conn, np.r_[pid, pid2[:10]], np.r_[t, t2[:10]], np.r_[v * 2, v2[:10]]
-        )
+        again = writer.write(conn, np.r_[pid, pid2[:10]], np.r_[t, t2[:10]], np.r_[v * 2, v2[:10]])
         stored = conn.execute(
             "SELECT count(*), sum(value) FROM readings WHERE point_id = ANY(%s)", (points[3:6],)
         ).fetchone()
@@ -106,10 +104,16 @@ def test_dead_letters_stored_once(database: Database) -> None:
     with database.connect() as conn:
         writer = ReadingWriter(database.backend, collector="c1")
         for dup in (False, True):
-            writer.write(conn, np.array([]), np.array([]), np.array([]),
-                         dead_letters=[DeadLetter(**{**_fields(letter), "dup": dup})])
+            writer.write(
+                conn,
+                np.array([]),
+                np.array([]),
+                np.array([]),
+                dead_letters=[DeadLetter(**{**_fields(letter), "dup": dup})],
+            )
         row = conn.execute(
-            "SELECT count(*), max(seen_count), (array_agg(payload))[1] FROM dead_letters WHERE topic = 't/x'"
+            "SELECT count(*), max(seen_count), (array_agg(payload))[1] FROM dead_letters"
+            " WHERE topic = 't/x'"
         ).fetchone()
     assert row == (1, 1, b"\x00\xffnot json")  # the redelivered copy (dup) is not counted
 
@@ -136,18 +140,23 @@ def test_rollups_equal_raw_aggregates(database: Database, points: list[int]) -> 
         for view, bucket in [
             ("v_rollup_15m", "date_bin('15 minutes', time, '2000-01-03'::timestamptz)"),
             ("v_rollup_1h", "date_trunc('hour', time)"),
-            ("v_rollup_1d", "date_trunc('day', time AT TIME ZONE 'Asia/Shanghai')"
-                            " AT TIME ZONE 'Asia/Shanghai'"),
+            (
+                "v_rollup_1d",
+                "date_trunc('day', time AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'",
+            ),
         ]:
             got = conn.execute(
-                f"SELECT bucket, point_id, n, min, max, first_value, last_value, round(sum::numeric, 6)"
-                f" FROM {view} WHERE point_id = ANY(%s) ORDER BY 1, 2", (ids,)
+                f"SELECT bucket, point_id, n, min, max, first_value, last_value,"
+                f" round(sum::numeric, 6)"
+                f" FROM {view} WHERE point_id = ANY(%s) ORDER BY 1, 2",
+                (ids,),
             ).fetchall()
             want = conn.execute(
                 f"SELECT {bucket} AS b, point_id, count(*), min(value), max(value),"
                 f" (array_agg(value ORDER BY time))[1], (array_agg(value ORDER BY time DESC))[1],"
                 f" round(sum(value)::numeric, 6)"
-                f" FROM readings WHERE point_id = ANY(%s) GROUP BY 1, 2 ORDER BY 1, 2", (ids,)
+                f" FROM readings WHERE point_id = ANY(%s) GROUP BY 1, 2 ORDER BY 1, 2",
+                (ids,),
             ).fetchall()
             assert got == want, view
             assert len(got) > 0
