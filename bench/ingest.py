@@ -18,6 +18,7 @@ Run ``python bench/ingest.py --quick`` (under a minute). The last line is key=va
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import multiprocessing as mp
 import os
 import sys
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jieneng.broker import start_mosquitto  # noqa: E402
 from simulators.payloads import encode_canonical_batch, encode_canonical_single  # noqa: E402
-from store import migrate  # noqa: E402
+from store import maintenance, migrate  # noqa: E402
 from store.writer import COPY_SQL, copy_buffer  # noqa: E402
 from tests.support import CollectorProcess, publish  # noqa: E402
 
@@ -53,6 +54,9 @@ def make_db(admin: str, backend: str) -> str:
     url = make_conninfo(admin, dbname=name)
     migrate.migrate(url, timescaledb="on" if backend == "timescaledb" else "off")
     with psycopg.connect(url, autocommit=True) as conn:
+        if backend == "postgres":
+            now = dt.datetime.now(dt.UTC)
+            maintenance.ensure_partitions(conn, now - dt.timedelta(days=60), now)
         conn.execute(
             "INSERT INTO points (key, kind, quantity, unit, cumulative)"
             " SELECT 'bench/m' || g || '/energy_kwh', 'meter', 'energy', 'kWh', true"
@@ -189,6 +193,10 @@ def drain(
             raise TimeoutError(f"{done} of {expected} readings after {timeout} s")
         time.sleep(0.02)
     for c in collectors:
+        assert c.proc is not None
+        fields = Path(f"/proc/{c.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        print(f"  collector cpu {cpu:.2f} s for {expected} readings", file=sys.stderr)
         c.stop()
     assert first is not None
     return expected / max(now - first, 1e-9), peak

@@ -59,12 +59,12 @@ class Collector:
         )
         self.decoder = Decoder(routes, naive_tz=s.service_tz, max_payload_bytes=s.max_payload_bytes)
         self.inbox: queue.Queue[Any] = queue.Queue(maxsize=s.queue_max_messages)
-        self.ready: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.ready: queue.Queue[Any] = queue.Queue(maxsize=s.writers + 1)
         self.generation = 0
         self._stopping = threading.Event()
         self._connected = threading.Event()
         self.pool = db.make_pool(
-            s.database_url, application_name=f"jieneng-ingest:{s.client_id}", max_size=3
+            s.database_url, application_name=f"jieneng-ingest:{s.client_id}", max_size=s.writers + 1
         )
         self.directory = PointDirectory(auto_register=s.auto_register)
         self.client = self._make_client()
@@ -178,7 +178,8 @@ class Collector:
             if msg is _STOP:
                 if builder.batch.messages:
                     self.ready.put(builder.take())
-                self.ready.put(_STOP)
+                for _ in range(s.writers):
+                    self.ready.put(_STOP)
                 return
             if msg is not None:
                 if not builder.batch.messages:
@@ -263,9 +264,10 @@ class Collector:
         )
         if s.metrics_port:
             self.metrics.serve(s.metrics_port, s.metrics_host)
-        threads = [
-            threading.Thread(target=self._batcher, name="batcher", daemon=True),
-            threading.Thread(target=self._writer_loop, name="writer", daemon=True),
+        threads = [threading.Thread(target=self._batcher, name="batcher", daemon=True)]
+        threads += [
+            threading.Thread(target=self._writer_loop, name=f"writer-{i}", daemon=True)
+            for i in range(s.writers)
         ]
         background = [
             threading.Thread(target=self._maintenance_loop, name="maintenance", daemon=True),

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
 
     # --- collector -------------------------------------------------------------------------
     batch_size: int = Field(5000, ge=1, description="readings per database transaction (max)")
+    writers: int = Field(
+        2, ge=1, le=16, description="parallel writer connections (batches commit independently)"
+    )
     flush_interval_s: float = Field(0.5, gt=0, description="longest wait before a partial batch")
     queue_max_messages: int = Field(20000, ge=10, description="bounded in-memory message queue")
     max_payload_bytes: int = Field(1 << 20, ge=64)

@@ -1,0 +1,1 @@
+"""Building hardware simulators: meters, thermometers and the payloads they publish."""
