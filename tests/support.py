@@ -67,10 +67,10 @@ class CollectorProcess:
 
     def start(self, *, timeout: float = 30.0) -> CollectorProcess:
         self.starts += 1
-        log = open(self.workdir / f"{self.client_id}.{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jieneng", "ingest"], env=self.env, stdout=log, stderr=log
-        )
+        with open(self.workdir / f"{self.client_id}.{self.starts}.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jieneng", "ingest"], env=self.env, stdout=log, stderr=log
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:
