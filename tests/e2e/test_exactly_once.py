@@ -112,9 +112,9 @@ def test_kill_9_three_times_mid_stream(tmp_path: Path, database: Database, broke
     publisher.start()
     progress = []
     try:
-        for _ in range(3):
+        for kill in range(1, 4):
             # Kill while rows are arriving (neither before the first nor after the last).
-            wait_for(lambda n=len(progress): count(database, tag) > (n + 1) * 10_000,
+            wait_for(lambda k=kill: count(database, tag) > k * 10_000,
                      timeout=60, interval=0.05, what="rows to arrive")
             progress.append(count(database, tag))
             proc.kill()
