@@ -277,7 +277,7 @@ def main() -> None:
         # Single-reading messages: bare paho counter vs collector, same queued messages.
         url3 = make_db(args.dsn, backend)
         urls.append(url3)
-        t1 = start_us + np.arange(n_single, dtype=np.int64) * 1_000_000
+        t1 = start_us + (np.arange(n_single, dtype=np.int64) // POINTS) * 60_000_000
         singles = [
             encode_canonical_single(
                 keys[i % POINTS],
