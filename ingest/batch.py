@@ -160,7 +160,7 @@ class BatchBuilder:
         multi = len(d.keys) > 1
         for i, (key, t, v, u) in enumerate(zip(d.keys, times, d.values, d.units, strict=True)):
             info = points.get(key)
-            where = f"[{i}]" if multi else ""
+            where = f"readings[{i}]." if multi else ""
             if info is None:
                 why = refused.get(key)
                 if isinstance(why, PointInfo):

@@ -14,7 +14,9 @@ NOW_MS = NOW_US // 1000
 
 
 def builder(known: dict[str, PointInfo] | None = None, **kw: float) -> BatchBuilder:
-    points = dict(known or {"m1/energy_kwh": PointInfo(1, "kWh"), "m1/power_kw": PointInfo(2, "kW")})
+    points = dict(
+        known or {"m1/energy_kwh": PointInfo(1, "kWh"), "m1/power_kw": PointInfo(2, "kW")}
+    )
 
     def resolve(keys: set[str], units: dict[str, str | None]) -> dict[str, PointInfo | str]:
         out: dict[str, PointInfo | str] = {}
@@ -34,10 +36,17 @@ def msg(doc: object, mid: int = 1) -> Message:
 
 def test_valid_readings_are_batched_with_their_acks() -> None:
     b = builder()
-    b.add(msg({"readings": [
-        {"point": "m1/energy_kwh", "time": NOW_MS - 1000, "value": 5, "unit": "Wh"},
-        {"point": "m1/power_kw", "time": NOW_MS - 1000, "value": 2.5, "unit": "kW"},
-    ]}, mid=7))
+    b.add(
+        msg(
+            {
+                "readings": [
+                    {"point": "m1/energy_kwh", "time": NOW_MS - 1000, "value": 5, "unit": "Wh"},
+                    {"point": "m1/power_kw", "time": NOW_MS - 1000, "value": 2.5, "unit": "kW"},
+                ]
+            },
+            mid=7,
+        )
+    )
     batch = b.take()
     pid, t, v = as_arrays(batch)
     assert pid.tolist() == [1, 2] and v.tolist() == [0.005, 2.5]
@@ -49,14 +58,26 @@ def test_valid_readings_are_batched_with_their_acks() -> None:
 @pytest.mark.parametrize(
     ("reading", "code", "field"),
     [
-        ({"point": "m1/energy_kwh", "time": NOW_MS, "value": 1, "unit": "kW"},
-         "unit_mismatch", "[1]unit"),
-        ({"point": "nobody/energy_kwh", "time": NOW_MS, "value": 1, "unit": "kWh"},
-         "unknown_point", "[1]point"),
-        ({"point": "m1/energy_kwh", "time": NOW_MS + 3_600_000, "value": 1},
-         "time_future", "[1]time"),
-        ({"point": "m1/energy_kwh", "time": NOW_MS - 500 * 86_400_000, "value": 1},
-         "time_too_old", "[1]time"),
+        (
+            {"point": "m1/energy_kwh", "time": NOW_MS, "value": 1, "unit": "kW"},
+            "unit_mismatch",
+            "readings[1].unit",
+        ),
+        (
+            {"point": "nobody/energy_kwh", "time": NOW_MS, "value": 1, "unit": "kWh"},
+            "unknown_point",
+            "readings[1].point",
+        ),
+        (
+            {"point": "m1/energy_kwh", "time": NOW_MS + 3_600_000, "value": 1},
+            "time_future",
+            "readings[1].time",
+        ),
+        (
+            {"point": "m1/energy_kwh", "time": NOW_MS - 500 * 86_400_000, "value": 1},
+            "time_too_old",
+            "readings[1].time",
+        ),
     ],
 )
 def test_refused_reading_goes_to_dead_letters_and_the_rest_is_kept(
