@@ -145,6 +145,7 @@ class Counter:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         props.ReceiveMaximum = 65535
+        self.target = drain_target or 1 << 62
         c = self._client()
         c.connect(self.host, self.port, clean_start=False, properties=props)
         c.loop_start()
@@ -153,7 +154,6 @@ class Counter:
             c.disconnect()
             c.loop_stop()
             return 0.0
-        self.target = drain_target
         self.done.wait(timeout)
         c.disconnect()
         c.loop_stop()

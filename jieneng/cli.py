@@ -119,10 +119,15 @@ def registry_import(
 def ingest() -> None:
     """Run the MQTT collector until Ctrl-C / SIGTERM."""
     from ingest.collector import Collector
+    from ingest.model import ConfigError
 
     s = load_settings()
     logs.setup(s.log_format)
-    collector = Collector(s)
+    try:
+        collector = Collector(s)
+    except ConfigError as exc:
+        console.print(f"[red]配置错误 configuration error[/]: {exc}")
+        raise typer.Exit(2) from None
 
     def _stop(signum: int, frame: object) -> None:
         logging.getLogger(__name__).info("signal %s: stopping", signum)

@@ -1,0 +1,1 @@
+"""Analytics: pure numpy/scipy functions on [points × time-slots] grids (no I/O). Being built (issue 4)."""

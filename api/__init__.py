@@ -1,0 +1,1 @@
+"""FastAPI service: routers per resource over the documented views. Being built (issue 6)."""

@@ -1,0 +1,1 @@
+"""Grafana dashboards as code and provisioning. Being built (issue 7)."""
