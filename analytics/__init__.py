@@ -1,1 +1,4 @@
-"""Analytics: pure numpy/scipy functions on [points × time-slots] grids (no I/O). Being built (issue 4)."""
+"""Analytics: pure numpy/scipy functions on [points x time-slots] grids, no I/O.
+
+Being built (issue 4).
+"""
