@@ -107,6 +107,32 @@ def encode_canonical_batch(readings: Sequence[tuple[str, int, float, str | None]
     return topic, orjson.dumps(doc)
 
 
+def encode_canonical_columns(readings: Sequence[tuple[str, int, float, str | None]], *,
+                             prefix: str = "jieneng",
+                             time_format: str = "epoch_ms") -> tuple[str, bytes]:
+    """A columnar canonical batch of ``(point, time_us, value, unit)`` readings.
+
+    The topic is ``<prefix>/readings/<first level of the first point>``. ``point`` is written
+    as one string when every reading has the same key, else as an array of keys; ``unit`` as
+    one string when shared, as an array (``null`` for readings without a unit) when not, and
+    left out when no reading has one.
+    """
+    if not readings:
+        raise ValueError("readings: a batch needs at least one reading")
+    topic = f"{prefix}/readings/{_topic_level(readings[0][0].split('/')[0])}"
+    points = [r[0] for r in readings]
+    units = [r[3] for r in readings]
+    doc: dict[str, object] = {}
+    if len(set(units)) > 1:
+        doc["unit"] = units
+    elif units[0] is not None:
+        doc["unit"] = units[0]
+    doc["point"] = points[0] if len(set(points)) == 1 else points
+    doc["time"] = [_time(r[1], time_format) for r in readings]
+    doc["value"] = [r[2] for r in readings]
+    return topic, orjson.dumps(doc)
+
+
 def encode_senml(device: str, readings: Sequence[tuple[str, int, float, str | None]], *,
                  prefix: str = "jieneng", base: bool = True) -> tuple[str, bytes]:
     """A SenML pack of ``(name, time_us, value, senml_unit)`` on ``<prefix>/senml/<device>``.

@@ -3,7 +3,8 @@
 :func:`hostile_payloads` draws ``(topic, payload)`` pairs for the default routes (and, if
 asked, for topics no route matches): random bytes, truncated or garbled JSON, wrong shapes,
 non-numbers and non-finite values, unknown units, bad times, bad point keys and oversized
-payloads, in every format. Decoding one must give at least one rejection and no reading.
+payloads, in every format (canonical columns included: columns of different lengths, or
+every reading bad in one field). Decoding one must give at least one rejection and no reading.
 
 Topics are valid MQTT publish topics (printable ASCII, no wildcards), so an end-to-end test can
 publish the same messages through a broker.
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from ingest.formats._common import MAX_MS, Bad, Times
 from ingest.units import lookup
 
-POINT = "11010100A001/main/energy_kwh"
+POINT = "110108A001/main/energy_kwh"
 TIME_MS = 1_795_392_000_000
 TIME_ISO = "2026-11-23T08:00:00+08:00"
 TIME_LOCAL = "2026-11-23T08:00:00"
@@ -143,6 +144,62 @@ def _canonical_doc() -> st.SearchStrategy[object]:
     )
 
 
+def _column_reading() -> st.SearchStrategy[tuple[object, object, object, object]]:
+    """``(point, time, value, unit)`` of one reading of a columnar payload, one field bad."""
+    good = (POINT, TIME_MS, 1.5, "kWh")
+    fields = ("point", "time", "value", "unit")
+
+    def broken(change: tuple[str, object]) -> tuple[object, object, object, object]:
+        reading = list(good)
+        name, value = change
+        if name == "huge":
+            reading[2], reading[3] = value, "GWh"
+        else:
+            reading[fields.index(name)] = value
+        return tuple(reading)
+
+    return st.one_of(
+        st.tuples(st.just("point"), bad_keys()),
+        st.tuples(st.just("time"), bad_times()),
+        st.tuples(st.just("value"), bad_values()),
+        st.tuples(st.just("unit"), unknown_units()),
+        st.tuples(st.just("huge"), _huge()),
+    ).map(broken)
+
+
+def _columns(readings: list[tuple[object, object, object, object]]) -> dict:
+    """Columns of the readings; point and unit as one value when every reading has it."""
+    points, stamps, values, units = (list(column) for column in zip(*readings, strict=True))
+    return {"point": POINT if all(p == POINT for p in points) else points,
+            "unit": "kWh" if all(u == "kWh" for u in units) else units,
+            "time": stamps, "value": values}
+
+
+def _canonical_columns_doc() -> st.SearchStrategy[object]:
+    """Columnar payloads whose every reading is bad, or whose columns do not fit together."""
+    sizes = st.integers(0, 4)
+    uneven = st.tuples(sizes, sizes).filter(lambda ab: ab[0] != ab[1])
+    count = st.integers(1, 4)
+    return st.one_of(
+        st.lists(_column_reading(), min_size=1, max_size=4).map(_columns),
+        uneven.map(lambda ab: {"point": POINT, "time": [TIME_MS] * ab[0],
+                               "value": [1.0] * ab[1]}),
+        uneven.map(lambda ab: {"point": [POINT] * ab[0], "time": [TIME_MS] * ab[1],
+                               "value": [1.0] * ab[1]}),
+        uneven.map(lambda ab: {"point": POINT, "unit": ["kWh"] * ab[0],
+                               "time": [TIME_MS] * ab[1], "value": [1.0] * ab[1]}),
+        st.tuples(bad_keys().filter(lambda k: not isinstance(k, list)), count).map(
+            lambda kn: {"point": kn[0], "time": [TIME_MS] * kn[1], "value": [1.0] * kn[1]}),
+        st.tuples(unknown_units(), count).map(
+            lambda un: {"point": POINT, "unit": un[0], "time": [TIME_MS] * un[1],
+                        "value": [1.0] * un[1]}),
+        count.map(lambda n: {"time": [TIME_MS] * n, "value": [1.0] * n}),
+        st.sampled_from([{"point": POINT, "time": [], "value": []},
+                         {"point": POINT, "time": [TIME_MS], "value": 1.0},
+                         {"point": POINT, "time": [TIME_MS, "x"], "value": [True, 1.0]}]),
+    )
+
+
 def _senml_record() -> st.SearchStrategy[object]:
     base = {"n": "dev/p", "t": 0, "v": 1.0, "u": "W"}
 
@@ -252,6 +309,8 @@ def _valid_payloads(prefix: str) -> st.SearchStrategy[tuple[str, bytes]]:
         (f"{prefix}/readings/b1", _dumps({"point": POINT, "time": TIME_ISO, "value": 1.5})),
         (f"{prefix}/readings/b1", _dumps({"unit": "kWh", "readings": [
             {"point": POINT, "time": TIME_MS, "value": 1.5}]})),
+        (f"{prefix}/readings/b1", _dumps({"unit": "kWh", "point": [POINT, POINT],
+                                          "time": [TIME_MS, TIME_ISO], "value": [1.5, 2]})),
         (f"{prefix}/senml/dev", _dumps([{"bn": "dev/", "n": "p", "v": 1.0, "u": "W"}])),
         ("tele/plug/SENSOR", _dumps({"Time": TIME_LOCAL, "ENERGY": {"Total": 1.0, "Power": 5}})),
         ("shelly/sh1/status/switch:0", _dumps({"apower": 5.0, "aenergy": {"total": 10.0}})),
@@ -296,10 +355,15 @@ def hostile_payloads(prefix: str = "jieneng", *, max_payload_bytes: int = 1 << 2
             b'{"point":"p","time":1795392000000,"value":-1e400}',
             b'{"point":"\\ud800","time":1795392000000,"value":1}',
             b'{"point":"p","time":1795392000000,"value":1',
+            b'{"point":"p","time":[1795392000000],"value":[NaN]}',
+            b'{"point":"p","time":[1795392000000,1795392000000],"value":[1,Infinity]}',
+            b'{"point":["","\\ud800"],"time":[1795392000000,1],"value":[1,1]}',
         ])),
         _valid_payloads(prefix).map(
             lambda tp: (tp[0], tp[1] + b" " * (max_payload_bytes + 1 - len(tp[1])))),
         st.tuples(device.map(lambda d: f"{prefix}/readings/{d}"), _canonical_doc().map(_dumps)),
+        st.tuples(device.map(lambda d: f"{prefix}/readings/{d}"),
+                  _canonical_columns_doc().map(_dumps)),
         st.tuples(device.map(lambda d: f"{prefix}/senml/{d}"), _senml_doc().map(_dumps)),
         st.tuples(device.map(lambda d: f"tele/{d}/SENSOR"), _tasmota_doc().map(_dumps)),
         st.tuples(long_device.map(lambda d: f"tele/{d}/SENSOR"), st.just(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,22 +18,25 @@ from ingest.formats import (
     MappingRule,
     MappingTime,
     Route,
+    canonical,
     default_routes,
 )
-from ingest.formats._common import MAX_US, Bad, Times, _iso_vector
+from ingest.formats._common import MAX_MS, MAX_US, Bad, Times, _iso_vector
 from ingest.model import Decoded
 from ingest.units import CANONICAL, UNITS, lookup
 from simulators.payloads import (
     encode_canonical_batch,
+    encode_canonical_columns,
     encode_canonical_single,
     encode_senml,
     encode_shelly_notify,
     encode_shelly_switch,
     encode_tasmota,
 )
+from tests.ingest.hostile import bad_keys, bad_times, bad_values, unknown_units
 
 NOW = 1_795_392_000_000_000  # 2026-11-23T00:00:00Z in µs
-POINT = "11010100A001/main/energy_kwh"
+POINT = "110108A001/main/energy_kwh"
 DECODER = Decoder(default_routes(), max_payload_bytes=4096)
 
 
@@ -529,3 +533,201 @@ def test_epoch_boundaries() -> None:
     assert decode("jieneng/readings/x", {**doc, "time": last})[1].times_us == [last * 1000]
     stamp = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC).isoformat()
     assert decode("jieneng/readings/x", {**doc, "time": stamp})[1].times_us == [MAX_US]
+
+
+# --- canonical columns: {"point", "unit", "time": [...], "value": [...]} ------------------
+
+BIG = Decoder(default_routes())  # columnar round trips can pass DECODER's 4096-byte limit
+COLUMNS_TOPIC = "jieneng/readings/gw"
+
+
+def columns(doc: object) -> Decoded:
+    return decode(COLUMNS_TOPIC, doc, BIG)[1]
+
+
+def items_of(doc: dict) -> dict:
+    """The same readings as a batch of items (point and unit written on every item)."""
+    count = len(doc["time"])
+    point, unit = doc.get("point"), doc.get("unit")
+    return {"readings": [
+        {"point": point[i] if type(point) is list else point, "time": doc["time"][i],
+         "value": doc["value"][i], "unit": unit[i] if type(unit) is list else unit}
+        for i in range(count)]}
+
+
+def bits(out: Decoded) -> list[tuple]:
+    """Rows with values as their exact bits (``-0.0`` and ``0.0`` differ)."""
+    return [(k, t, v.hex(), u) for k, t, v, u in rows(out)]
+
+
+def test_columns_shared_point_and_unit() -> None:
+    out = columns({"unit": "Wh", "point": POINT, "time": [1795392000000, 1795392060000],
+                   "value": [1000, 1500.5]})
+    assert not out.rejections
+    assert rows(out) == [(POINT, NOW, 1.0, "kWh"), (POINT, NOW + 60_000_000, 1.5005, "kWh")]
+    assert all(type(v) is float for v in out.values)
+    assert all(type(t) is int for t in out.times_us)
+
+
+def test_columns_point_and_unit_lists_iso_and_fractional_times() -> None:
+    doc = {"point": ["b1/main/power_kw", "b1/hvac/energy_kwh", "b1/t/temp_air"],
+           "unit": ["W", "MWh", None],
+           "time": ["2026-11-23T08:00:00+08:00", "2026-11-23T00:00:01Z", "2026-11-23T08:00:02"],
+           "value": [52500, 0.5, -0.0], "quality": [0, 0, 1]}
+    out = columns(doc)
+    assert rows(out) == [("b1/main/power_kw", NOW, 52.5, "kW"),
+                         ("b1/hvac/energy_kwh", NOW + 1_000_000, 500.0, "kWh"),
+                         ("b1/t/temp_air", NOW + 2_000_000, 0.0, None)]
+    assert math.copysign(1, out.values[2]) == -1  # no unit: float(value), sign kept
+    out = columns({"point": POINT, "time": [1795392000000.5, 1795392000001], "value": [1, 2]})
+    assert out.times_us == [NOW + 500, NOW + 1000] and out.units == [None, None]
+
+
+def test_columns_values_are_bit_identical_to_the_item_form() -> None:
+    values = [2**53 + 1, 2**63 + 5, 2**64 - 1, -(2**63), -0.0, 0, 5e-324, 0.1, 3, 1e300]
+    for unit in (None, "kWh", "Wh", "GJ", "degF", "K", "L/min"):
+        doc = {"unit": unit, "point": POINT, "time": [1795392000000] * len(values),
+               "value": values}
+        column_out, item_out = columns(doc), columns(items_of(doc))
+        assert not column_out.rejections and not item_out.rejections
+        assert bits(column_out) == bits(item_out)
+
+
+def test_columns_partial_acceptance_paths_and_indexes() -> None:
+    doc = {"point": [POINT, POINT, "", POINT, POINT, POINT, POINT, ["x"], POINT, POINT],
+           "unit": ["kWh", "kWh", "kWh", "kWh", "furlong", "GWh", "kWh", "kWh", "kWh", None],
+           "time": [1795392000000, "noon", 1795392000000, -1, 1795392000000, 1795392000000,
+                    True, 1795392000000, 2**63, 1795392000000],
+           "value": [1.5, 1, 1, 1, 1, 1e306, 1, 1, 1, True]}
+    out = columns(doc)
+    assert rows(out) == [(POINT, NOW, 1.5, "kWh")]
+    assert codes(out) == [
+        ("bad_time", "time[1]", 1), ("bad_point", "point[2]", 2), ("bad_time", "time[3]", 3),
+        ("unknown_unit", "unit[4]", 4), ("not_finite", "value[5]", 5),
+        ("bad_time", "time[6]", 6), ("bad_point", "point[7]", 7), ("bad_time", "time[8]", 8),
+        ("not_number", "value[9]", 9)]
+    assert "'noon'" in out.rejections[0].reason and "'furlong'" in out.rejections[3].reason
+
+
+def test_columns_bad_values_keep_the_others() -> None:
+    good = [1795392000000] * 6
+    out = columns({"point": POINT, "unit": "kWh", "time": good,
+                   "value": [1, False, "NaN", None, {}, 2.5]})
+    assert out.values == [1.0, 2.5]
+    assert codes(out) == [("not_number", f"value[{i}]", i) for i in (1, 2, 3, 4)]
+    huge = columns({"point": POINT, "unit": "GWh", "time": good[:3], "value": [1, 1e306, 2]})
+    assert huge.values == [1e6, 2e6] and codes(huge) == [("not_finite", "value[1]", 1)]
+
+
+def test_columns_int_times_outside_1970_to_9999_are_rejected_alone() -> None:
+    for bad in ([-1], [-(2**63)], [MAX_MS + 1], [2**63], [2**64 - 1], [-1, MAX_MS + 1]):
+        stamps = [1795392000000, *bad, MAX_MS, 0]
+        out = columns({"point": POINT, "time": stamps, "value": list(range(len(stamps)))})
+        assert out.times_us == [NOW, MAX_MS * 1000, 0]
+        assert codes(out) == [("bad_time", f"time[{i}]", i) for i in range(1, len(bad) + 1)]
+
+
+def test_columns_shared_bad_or_missing_point_and_unit_reject_every_reading() -> None:
+    stamps, values = [1795392000000] * 2, [1, 2]
+    for point in ("", "a\x00b", 5, None, {"k": 1}):
+        out = columns({"point": point, "time": stamps, "value": values})
+        assert len(out) == 0
+        assert codes(out) == [("bad_point", "point", 0), ("bad_point", "point", 1)]
+    out = columns({"time": stamps, "value": values})
+    assert codes(out) == [("missing_field", "point", 0), ("missing_field", "point", 1)]
+    out = columns({"point": POINT, "unit": "BTU", "time": stamps, "value": values})
+    assert codes(out) == [("unknown_unit", "unit", 0), ("unknown_unit", "unit", 1)]
+
+
+@pytest.mark.parametrize(
+    ("doc", "field", "sizes"),
+    [
+        ({"point": POINT, "time": [1, 2], "value": [1]}, "value", "time has 2, value has 1"),
+        ({"point": POINT, "time": [1], "value": [1, 2]}, "value", "time has 1, value has 2"),
+        ({"point": [POINT], "time": [1, 2], "value": [1, 2]}, "point",
+         "time has 2, value has 2, point has 1"),
+        ({"point": POINT, "unit": ["kWh"] * 3, "time": [1, 2], "value": [1, 2]}, "unit",
+         "time has 2, value has 2, unit has 3"),
+        ({"point": POINT, "unit": [], "time": [1], "value": [1]}, "unit",
+         "time has 1, value has 1, unit has 0"),
+    ],
+)
+def test_columns_of_different_lengths_are_refused(doc: dict, field: str, sizes: str) -> None:
+    out = columns(doc)
+    assert len(out) == 0 and codes(out) == [("bad_shape", field, None)]
+    assert sizes in out.rejections[0].reason
+
+
+def test_columns_empty_and_detection() -> None:
+    out = columns({"point": POINT, "time": [], "value": []})
+    assert len(out) == 0 and codes(out) == [("bad_shape", "time", None)]
+    # "readings" wins: the items form; a list time with a scalar value is one bad reading
+    out = columns({"point": POINT, "time": [1], "value": [1], "readings": [[1, 2.0]]})
+    assert rows(out) == [(POINT, 1000, 2.0, None)]
+    out = columns({"point": POINT, "time": [1795392000000], "value": 1})
+    assert codes(out) == [("bad_time", "time", None)]
+
+
+def test_columns_valid_batch_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(*args: object) -> None:
+        raise AssertionError("the per-reading path was used")
+
+    monkeypatch.setattr(canonical, "_one", slow)
+    keys = [f"b{i % 50}/main/energy_kwh" for i in range(1000)]
+    out = columns({"unit": "kWh", "point": keys, "time": list(range(0, MAX_MS, MAX_MS // 999)),
+                   "value": [i * 0.5 for i in range(1000)]})
+    assert len(out) == 1000 and not out.rejections
+    assert out.times_us[-1] == MAX_MS // 999 * 999 * 1000 and out.values[-1] == 499.5
+
+
+COLUMN_UNITS = st.sampled_from([None, "kWh", "Wh", "W", "m3", "degF", "K", "GJ", "L/s"])
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(KEYS, TIMES, VALUES, COLUMN_UNITS), min_size=1, max_size=150),
+       st.sampled_from(["iso", "epoch_ms"]), st.booleans(), st.booleans())
+def test_round_trip_canonical_columns(readings, time_format, one_point, one_unit) -> None:
+    if one_point:
+        readings = [(readings[0][0], t, v, u) for _, t, v, u in readings]
+    if one_unit:
+        readings = [(k, t, v, readings[0][3]) for k, t, v, _ in readings]
+    topic, payload = encode_canonical_columns(readings, time_format=time_format)
+    doc = orjson.loads(payload)
+    assert isinstance(doc["point"], str) == (len({r[0] for r in readings}) == 1)
+    units = {r[3] for r in readings}
+    assert doc.get("unit", "absent") == ("absent" if units == {None} else
+                                         readings[0][3] if len(units) == 1 else doc["unit"])
+    out = decode(topic, payload, BIG)[1]
+    assert not out.rejections
+    assert rows(out) == [(k, t, expected_value(v, u), expected_unit(u)) for k, t, v, u in readings]
+    assert bits(out) == bits(columns(items_of(doc)))
+
+
+def _column_field(item_field: str) -> str:
+    """``readings[3].value`` (item form) is ``value[3]`` in columns."""
+    return re.sub(r"^readings\[(\d+)\]\.(\w+)$", r"\2[\1]", item_field)
+
+
+_MAYBE_BAD = st.tuples(
+    st.sampled_from([POINT, "b1/hvac/power_kw"]) | bad_keys(),
+    st.sampled_from([1795392000000, "2026-11-23T08:00:00Z", 1795392000000.25]) | bad_times(),
+    VALUES | bad_values() | st.floats(min_value=1e303, max_value=1.7e308),
+    COLUMN_UNITS | unknown_units(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(KEYS, TIMES, VALUES, COLUMN_UNITS), min_size=0, max_size=30),
+       st.lists(st.tuples(st.integers(0, 30), _MAYBE_BAD), max_size=4))
+def test_columns_decode_like_the_item_form(good, bad) -> None:
+    readings = [(k, t // 1000, v, u) for k, t, v, u in good]
+    for where, reading in bad:
+        readings.insert(min(where, len(readings)), reading)
+    if not readings:
+        return
+    doc = {"point": [r[0] for r in readings], "unit": [r[3] for r in readings],
+           "time": [r[1] for r in readings], "value": [r[2] for r in readings]}
+    column_out, item_out = columns(doc), columns(items_of(doc))
+    assert bits(column_out) == bits(item_out)
+    assert codes(column_out) == [(code, _column_field(field), index)
+                                 for code, field, index in codes(item_out)]
