@@ -4,9 +4,11 @@ Every message is queued in the broker first (persistent sessions), so publishers
 the limit; then each consumer drains the same messages and is timed from its first message
 to its last committed row.
 
-- ``batched_readings_per_s``: canonical batch payloads (200 readings each), one collector;
-  ``batched_ratio_vs_copy``: against one bare binary COPY of the same rows into an
-  identical table.
+- ``batched_readings_per_s``: canonical columnar batches (200 readings per message, the
+  shape recommended for gateways), one collector; ``batched_ratio_vs_copy``: against one
+  bare binary COPY of the same rows into an identical, empty table, same run.
+  ``batched_items_*``: the same rows as one JSON object per reading.
+  ``collector_cpu_us_per_reading``: collector process CPU time per reading while draining.
 - ``single_msgs_per_s``: one reading per QoS 1 message; ``single_ratio_vs_paho``: against a
   bare paho subscriber (QoS 1, persistent session) that only counts the same messages.
 - ``shared2_speedup``: two collectors on one MQTT 5 shared subscription vs one collector.
@@ -26,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +42,17 @@ from psycopg.conninfo import make_conninfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jieneng.broker import start_mosquitto  # noqa: E402
-from simulators.payloads import encode_canonical_batch, encode_canonical_single  # noqa: E402
+from simulators.payloads import (  # noqa: E402
+    encode_canonical_batch,
+    encode_canonical_columns,
+    encode_canonical_single,
+)
 from store import maintenance, migrate  # noqa: E402
 from store.writer import COPY_SQL, copy_buffer  # noqa: E402
 from tests.support import CollectorProcess, publish  # noqa: E402
 
 POINTS = 1000
+PER_MESSAGE = 200
 
 
 def make_db(admin: str, backend: str) -> str:
@@ -162,14 +170,33 @@ class Counter:
         return self.count / (self.last - self.first)
 
 
-def drain(
-    collectors: list[CollectorProcess], expected: int, timeout: float = 600
-) -> tuple[float, float]:
-    """Start collectors on pre-queued messages; return (readings/s, peak RSS MB)."""
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Drain:
+    readings_per_s: float
+    cpu_us_per_reading: float
+    peak_rss_mb: float
+
+
+def drain(collectors: list[CollectorProcess], expected: int, timeout: float = 600) -> Drain:
+    """Start collectors on pre-queued messages and time them from the first message received
+    to the last reading committed (metrics polled every 20 ms)."""
     for c in collectors:
         c.start()
+    pids = [c.proc.pid for c in collectors if c.proc is not None]
+    cpu0 = sum(_cpu_s(p) for p in pids)
     first = None
-    peak = 0.0
     deadline = time.monotonic() + timeout
     while True:
         m = [c.metrics() for c in collectors]
@@ -181,25 +208,32 @@ def drain(
             + x.get("jieneng_ingest_readings_duplicate_total", 0)
             for x in m
         )
-        for c in collectors:
-            assert c.proc is not None
-            status = Path(f"/proc/{c.proc.pid}/status").read_text()
-            hwm = [ln for ln in status.splitlines() if ln.startswith("VmHWM")]
-            if hwm:
-                peak = max(peak, int(hwm[0].split()[1]) / 1024)
         if done >= expected:
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"{done} of {expected} readings after {timeout} s")
         time.sleep(0.02)
+    cpu = sum(_cpu_s(p) for p in pids) - cpu0
+    peak = max(_hwm_mb(p) for p in pids)
     for c in collectors:
-        assert c.proc is not None
-        fields = Path(f"/proc/{c.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        print(f"  collector cpu {cpu:.2f} s for {expected} readings", file=sys.stderr)
         c.stop()
     assert first is not None
-    return expected / max(now - first, 1e-9), peak
+    return Drain(expected / max(now - first, 1e-9), cpu / expected * 1e6, peak)
+
+
+def batched_messages(
+    pid: np.ndarray, t: np.ndarray, v: np.ndarray, prefix: str, shape: str
+) -> list[tuple[str, bytes]]:
+    """200 readings per message, as items (one object per reading) or as columns."""
+    encode = encode_canonical_columns if shape == "columns" else encode_canonical_batch
+    keys = [f"bench/m{i}/energy_kwh" for i in range(1, POINTS + 1)]
+    out = []
+    for i in range(0, len(pid), PER_MESSAGE):
+        chunk = [
+            (keys[pid[j] - 1], int(t[j]), float(v[j]), "kWh") for j in range(i, i + PER_MESSAGE)
+        ]
+        out.append(encode(chunk, prefix=prefix, time_format="epoch_ms"))
+    return out
 
 
 def main() -> None:
@@ -212,71 +246,56 @@ def main() -> None:
     ap.add_argument("--timescaledb", action="store_true", help="TimescaleDB storage path")
     args = ap.parse_args()
     backend = "timescaledb" if args.timescaledb else "postgres"
-    n_batched = 200_000 if args.quick else 1_000_000
-    n_single = 20_000 if args.quick else 100_000
-    per_msg = 200
+    n_batched = 500_000 if args.quick else 2_000_000
+    n_single = 40_000 if args.quick else 200_000
     start_us = (time.time_ns() // 1000 // 60_000_000 - (n_batched // POINTS) - 60) * 60_000_000
     work = Path(tempfile.mkdtemp(prefix="jieneng-bench-"))
     broker, port = start_mosquitto(work)
     host = "127.0.0.1"
+    broker_url = f"mqtt://{host}:{port}"
     urls: list[str] = []
-    try:
-        pid, t, v = rows(n_batched, start_us)
-        url = make_db(args.dsn, backend)
-        urls.append(url)
-        copy_rate = max(bare_copy(url, pid, t, v) for _ in range(2))
-        print(f"bare binary COPY: {copy_rate:,.0f} rows/s", file=sys.stderr)
 
-        # Batched payloads, one collector.
-        keys = [f"bench/m{i}/energy_kwh" for i in range(1, POINTS + 1)]
-        msgs = []
-        for i in range(0, n_batched, per_msg):
-            chunk = [
-                (keys[pid[j] - 1], int(t[j]), float(v[j]), "kWh") for j in range(i, i + per_msg)
-            ]
-            msgs.append(encode_canonical_batch(chunk, prefix="bench", time_format="epoch_ms"))
-        one = CollectorProcess(
+    def fresh_db() -> str:
+        urls.append(make_db(args.dsn, backend))
+        return urls[-1]
+
+    def collector(url: str, prefix: str, **kw: object) -> CollectorProcess:
+        c = CollectorProcess(
             work,
             database_url=url,
-            broker_url=f"mqtt://{host}:{port}",
-            prefix="bench",
+            broker_url=broker_url,
+            prefix=prefix,
             auto_register="false",
+            **kw,
         )
-        one.start()
-        one.stop()
-        prequeue(host, port, msgs)
-        batched_rate, rss = drain([one], n_batched)
-        print(
-            f"collector, batched: {batched_rate:,.0f} readings/s, peak RSS {rss:.0f} MB",
-            file=sys.stderr,
-        )
+        c.start()  # creates the persistent session and its subscriptions
+        c.stop()
+        return c
 
-        # Two collectors sharing one subscription, same amount of fresh rows.
-        url2 = make_db(args.dsn, backend)
-        urls.append(url2)
-        pair = [
-            CollectorProcess(
-                work,
-                database_url=url2,
-                broker_url=f"mqtt://{host}:{port}",
-                prefix="bench",
-                share_group="bench",
-                auto_register="false",
+    try:
+        pid, t, v = rows(n_batched, start_us)
+        copy_rate = max(bare_copy(fresh_db(), pid, t, v) for _ in range(2))
+        say(f"bare binary COPY: {copy_rate:,.0f} rows/s")
+
+        batched: dict[str, Drain] = {}
+        for shape in ("columns", "items"):
+            one = collector(fresh_db(), f"b{shape}")
+            prequeue(host, port, batched_messages(pid, t, v, f"b{shape}", shape))
+            batched[shape] = d = drain([one], n_batched)
+            say(
+                f"collector, batched {shape}: {d.readings_per_s:,.0f} readings/s, "
+                f"{d.cpu_us_per_reading:.2f} µs CPU/reading, peak RSS {d.peak_rss_mb:.0f} MB"
             )
-            for _ in range(2)
-        ]
-        for c in pair:
-            c.start()
-            c.stop()
-        prequeue(host, port, msgs)
-        shared_rate, rss2 = drain(pair, n_batched)
-        print(f"2 collectors, shared subscription: {shared_rate:,.0f} readings/s", file=sys.stderr)
-        # The single collector's session also got these messages: let it drain them (dups).
-        drain([one], n_batched)
+
+        # Two collectors sharing one subscription (columns), same rows into a fresh database.
+        url = fresh_db()
+        pair = [collector(url, "bshare", share_group="bench") for _ in range(2)]
+        prequeue(host, port, batched_messages(pid, t, v, "bshare", "columns"))
+        shared = drain(pair, n_batched)
+        say(f"2 collectors, shared subscription: {shared.readings_per_s:,.0f} readings/s")
 
         # Single-reading messages: bare paho counter vs collector, same queued messages.
-        url3 = make_db(args.dsn, backend)
-        urls.append(url3)
+        keys = [f"bench/m{i}/energy_kwh" for i in range(1, POINTS + 1)]
         t1 = start_us + (np.arange(n_single, dtype=np.int64) // POINTS) * 60_000_000
         singles = [
             encode_canonical_single(
@@ -291,39 +310,39 @@ def main() -> None:
         ]
         counter = Counter(host, port, "single/readings/#")
         counter.session()
-        solo = CollectorProcess(
-            work,
-            database_url=url3,
-            broker_url=f"mqtt://{host}:{port}",
-            prefix="single",
-            auto_register="false",
-        )
-        solo.start()
-        solo.stop()
+        solo = collector(fresh_db(), "single")
         prequeue(host, port, singles, procs=2)
         paho_rate = counter.session(drain_target=n_single)
-        single_rate, _ = drain([solo], n_single)
-        print(
-            f"single messages: paho {paho_rate:,.0f} msg/s, collector {single_rate:,.0f} msg/s",
-            file=sys.stderr,
+        single = drain([solo], n_single)
+        say(
+            f"single messages: paho {paho_rate:,.0f} msg/s, "
+            f"collector {single.readings_per_s:,.0f} msg/s"
         )
     finally:
         broker.terminate()
         broker.wait(10)
         for u in urls:
             drop_db(args.dsn, u)
+    col, items = batched["columns"], batched["items"]
     figures = {
         "backend": backend,
         "copy_rows_per_s": round(copy_rate),
-        "batched_readings_per_s": round(batched_rate),
-        "batched_ratio_vs_copy": round(batched_rate / copy_rate, 3),
+        "batched_readings_per_s": round(col.readings_per_s),
+        "batched_ratio_vs_copy": round(col.readings_per_s / copy_rate, 3),
+        "batched_items_readings_per_s": round(items.readings_per_s),
+        "batched_items_ratio_vs_copy": round(items.readings_per_s / copy_rate, 3),
+        "collector_cpu_us_per_reading": round(col.cpu_us_per_reading, 2),
         "paho_msgs_per_s": round(paho_rate),
-        "single_msgs_per_s": round(single_rate),
-        "single_ratio_vs_paho": round(single_rate / paho_rate, 3),
-        "shared2_speedup": round(shared_rate / batched_rate, 3),
-        "peak_rss_mb": round(max(rss, rss2), 1),
+        "single_msgs_per_s": round(single.readings_per_s),
+        "single_ratio_vs_paho": round(single.readings_per_s / paho_rate, 3),
+        "shared2_speedup": round(shared.readings_per_s / col.readings_per_s, 3),
+        "peak_rss_mb": round(max(d.peak_rss_mb for d in (col, items, shared, single)), 1),
     }
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,9 +18,8 @@ from store.registry import PointInfo
 from store.writer import DeadLetter
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One MQTT message as the network loop hands it over."""
+class Message(NamedTuple):
+    """One MQTT message as the network loop hands it over (a tuple: cheap to make)."""
 
     topic: str
     payload: bytes

@@ -15,6 +15,7 @@ The writer retries with backoff until the database is back.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import ssl
@@ -30,6 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from psycopg_pool import PoolTimeout
 
+from ingest._paho import ack_qos1
 from ingest.batch import Batch, BatchBuilder, Message, as_arrays
 from ingest.formats import Decoder, default_routes, load_mappings
 from ingest.metrics import Metrics
@@ -47,6 +49,50 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+class Inbox:
+    """Bounded FIFO from paho's network thread to the batcher, cheaper than queue.Queue.
+
+    :meth:`put` blocks while ``maxsize`` items wait (backpressure: paho then stops reading
+    the socket); :meth:`take_all` returns everything waiting, or waits up to ``timeout``
+    seconds for something. Locks are only touched when one side has to wait.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._max = maxsize
+        self._not_empty = threading.Event()
+        self._not_full = threading.Event()
+        self._not_full.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Any) -> None:
+        while len(self._items) >= self._max:
+            self._not_full.clear()
+            if len(self._items) >= self._max:
+                self._not_full.wait(0.1)
+        self._items.append(item)
+        if not self._not_empty.is_set():
+            self._not_empty.set()
+
+    def take_all(self, timeout: float) -> list[Any]:
+        items = self._items
+        if not items:
+            self._not_empty.clear()
+            if not items:
+                self._not_empty.wait(timeout)
+        out = []
+        try:
+            while True:
+                out.append(items.popleft())
+        except IndexError:
+            pass
+        if out and not self._not_full.is_set():
+            self._not_full.set()
+        return out
+
+
 class Collector:
     """Subscribe, decode, batch, write, acknowledge. Call :meth:`run` (blocks) and
     :meth:`stop` (from any thread or a signal handler)."""
@@ -58,7 +104,7 @@ class Collector:
             s.topic_prefix
         )
         self.decoder = Decoder(routes, naive_tz=s.service_tz, max_payload_bytes=s.max_payload_bytes)
-        self.inbox: queue.Queue[Any] = queue.Queue(maxsize=s.queue_max_messages)
+        self.inbox = Inbox(s.queue_max_messages)
         self.ready: queue.Queue[Any] = queue.Queue(maxsize=s.writers + 1)
         self.generation = 0
         self._stopping = threading.Event()
@@ -136,7 +182,6 @@ class Collector:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", "replace")  # noqa: SLF001 (no public raw topic)
-        self.metrics.messages.inc()
         # Blocks when the queue is full: that is the backpressure.
         self.inbox.put(
             Message(topic, msg.payload, _now_us(), msg.mid, msg.qos, self.generation, bool(msg.dup))
@@ -169,28 +214,29 @@ class Collector:
             max_age_s=s.max_age_s,
         )
         deadline = 0.0
+
+        def flush() -> None:
+            self.metrics.messages.inc(builder.batch.messages)
+            self.metrics.queue_depth.set(len(self.inbox))
+            self.ready.put(builder.take())
+
         while True:
             timeout = max(0.0, deadline - time.monotonic()) if builder.batch.messages else 0.5
-            try:
-                msg = self.inbox.get(timeout=timeout)
-            except queue.Empty:
-                msg = None
-            if msg is _STOP:
-                if builder.batch.messages:
-                    self.ready.put(builder.take())
-                for _ in range(s.writers):
-                    self.ready.put(_STOP)
-                return
-            if msg is not None:
+            for msg in self.inbox.take_all(timeout):
+                if msg is _STOP:
+                    if builder.batch.messages:
+                        flush()
+                    for _ in range(s.writers):
+                        self.ready.put(_STOP)
+                    return
                 if not builder.batch.messages:
                     deadline = time.monotonic() + s.flush_interval_s
                 builder.add(msg)
-            b = builder.batch
-            if b.messages and (
-                len(b) >= s.batch_size or b.messages >= s.batch_size or time.monotonic() >= deadline
-            ):
-                self.metrics.queue_depth.set(self.inbox.qsize())
-                self.ready.put(builder.take())
+                b = builder.batch
+                if len(b) >= s.batch_size or b.messages >= s.batch_size:
+                    flush()
+            if builder.batch.messages and time.monotonic() >= deadline:
+                flush()
 
     def _write(self, batch: Batch) -> None:
         point_ids, times_us, values = as_arrays(batch)
@@ -201,9 +247,10 @@ class Collector:
             lambda c: writer.write(c, point_ids, times_us, values, None, batch.dead_letters),
         )
         generation = self.generation
-        for mid, qos, gen in batch.acks:
-            if qos and gen == generation:  # an older connection's ids mean nothing now
-                self.client.ack(mid, qos)
+        # An older connection's packet ids mean nothing now: the broker resends those messages.
+        ack_qos1(
+            self.client, [mid for mid, qos, gen in batch.acks if qos == 1 and gen == generation]
+        )
         m = self.metrics
         m.batches.inc()
         m.written.inc(result.inserted)
@@ -239,7 +286,7 @@ class Collector:
 
     def _log_loop(self) -> None:
         while not self._stopping.wait(self.settings.log_interval_s):
-            self.metrics.queue_depth.set(self.inbox.qsize())
+            self.metrics.queue_depth.set(len(self.inbox))
             log.info("counters", extra={"data": self.metrics.snapshot()})
 
     # --- lifecycle --------------------------------------------------------------------------

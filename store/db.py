@@ -21,17 +21,17 @@ def make_pool(
     max_size: int = 4,
     timeout: float = 30.0,
 ) -> ConnectionPool:
-    """Return an opened pool whose connections are checked before use.
+    """Return an opened pool.
 
-    A connection the server terminated is noticed at checkout and replaced, so callers
-    recover from a database restart by retrying their transaction.
+    Connections are not checked at checkout (a round trip per batch): a connection the
+    server terminated fails its next statement, the pool discards it when it comes back
+    broken, and callers recover by retrying their transaction (see ingest.collector).
     """
     pool = ConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         kwargs={"application_name": application_name},
-        check=ConnectionPool.check_connection,
         timeout=timeout,
         open=False,
         reconnect_timeout=3600.0,

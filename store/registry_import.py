@@ -73,6 +73,7 @@ _LOCK_ID = 0x6A696572  # "jier": serializes concurrent registry imports
 
 # --- field parsers: raw value → clean value, or _Bad(reason) --------------------------------
 
+
 class _Bad(ValueError):
     """A value is invalid; the message is the reason, as shown to the user."""
 
@@ -149,19 +150,38 @@ def _choice(options: dict[str, str], hint: str) -> Callable[[object], str]:
 
 
 _institution_type = _choice(
-    {"government": "government", "school": "school", "hospital": "hospital", "other": "other",
-     "机关": "government", "政府": "government", "学校": "school", "医院": "hospital",
-     "其他": "other", "其它": "other"},
+    {
+        "government": "government",
+        "school": "school",
+        "hospital": "hospital",
+        "other": "other",
+        "机关": "government",
+        "政府": "government",
+        "学校": "school",
+        "医院": "hospital",
+        "其他": "other",
+        "其它": "other",
+    },
     "government, school, hospital, other (or 机关/政府, 学校, 医院, 其他)",
 )
 _climate_zone = _choice(
-    {"severe_cold": "severe_cold", "cold": "cold",
-     "hot_summer_cold_winter": "hot_summer_cold_winter",
-     "hot_summer_warm_winter": "hot_summer_warm_winter", "mild": "mild",
-     "严寒": "severe_cold", "寒冷": "cold", "夏热冬冷": "hot_summer_cold_winter",
-     "夏热冬暖": "hot_summer_warm_winter", "温和": "mild",
-     "严寒地区": "severe_cold", "寒冷地区": "cold", "夏热冬冷地区": "hot_summer_cold_winter",
-     "夏热冬暖地区": "hot_summer_warm_winter", "温和地区": "mild"},
+    {
+        "severe_cold": "severe_cold",
+        "cold": "cold",
+        "hot_summer_cold_winter": "hot_summer_cold_winter",
+        "hot_summer_warm_winter": "hot_summer_warm_winter",
+        "mild": "mild",
+        "严寒": "severe_cold",
+        "寒冷": "cold",
+        "夏热冬冷": "hot_summer_cold_winter",
+        "夏热冬暖": "hot_summer_warm_winter",
+        "温和": "mild",
+        "严寒地区": "severe_cold",
+        "寒冷地区": "cold",
+        "夏热冬冷地区": "hot_summer_cold_winter",
+        "夏热冬暖地区": "hot_summer_warm_winter",
+        "温和地区": "mild",
+    },
     "severe_cold, cold, hot_summer_cold_winter, hot_summer_warm_winter, mild"
     " (or 严寒, 寒冷, 夏热冬冷, 夏热冬暖, 温和)",
 )
@@ -196,8 +216,10 @@ def _energy_code(value: object) -> str:
     if not _ENERGY_CODE.fullmatch(code):
         hint = ""
         if re.fullmatch(r"[1-9][A-Z0-9]*", code):
-            hint = (" (the leading zero was lost: quote it in YAML, format the column as text"
-                    " in a spreadsheet)")
+            hint = (
+                " (the leading zero was lost: quote it in YAML, format the column as text"
+                " in a spreadsheet)"
+            )
         raise _Bad(
             "must be a 导则 energy classification code such as 01, 01A, 01B1, 02"
             f" (^0[1-9][A-Z0-9]*$), got {_show(value)}{hint}"
@@ -259,35 +281,56 @@ class _Field(NamedTuple):
 
 _FIELDS: dict[str, dict[str, _Field]] = {
     "institutions": {
-        "code": _Field(_key, True), "name": _Field(_text, True),
-        "type": _Field(_institution_type, True), "region_code": _Field(_region_code),
+        "code": _Field(_key, True),
+        "name": _Field(_text, True),
+        "type": _Field(_institution_type, True),
+        "region_code": _Field(_region_code),
         "headcount": _Field(_count),
     },
     "buildings": {
-        "code": _Field(_building_code, True), "institution": _Field(_key, True),
-        "name": _Field(_text, True), "floor_area_m2": _Field(_positive),
-        "heated_area_m2": _Field(_non_negative), "cooled_area_m2": _Field(_non_negative),
-        "headcount": _Field(_count), "climate_zone": _Field(_climate_zone),
-        "gb51161_class": _Field(_gb51161_class), "time_zone": _Field(_time_zone),
+        "code": _Field(_building_code, True),
+        "institution": _Field(_key, True),
+        "name": _Field(_text, True),
+        "floor_area_m2": _Field(_positive),
+        "heated_area_m2": _Field(_non_negative),
+        "cooled_area_m2": _Field(_non_negative),
+        "headcount": _Field(_count),
+        "climate_zone": _Field(_climate_zone),
+        "gb51161_class": _Field(_gb51161_class),
+        "time_zone": _Field(_time_zone),
     },
     "points": {
-        "key": _Field(_key, True), "building": _Field(_building_code), "name": _Field(_text),
-        "kind": _Field(_kind), "unit": _Field(_unit, True), "energy_code": _Field(_energy_code),
-        "cumulative": _Field(_bool), "multiplier": _Field(_positive),
-        "rollover_value": _Field(_positive), "parent": _Field(_key),
+        "key": _Field(_key, True),
+        "building": _Field(_building_code),
+        "name": _Field(_text),
+        "kind": _Field(_kind),
+        "unit": _Field(_unit, True),
+        "energy_code": _Field(_energy_code),
+        "cumulative": _Field(_bool),
+        "multiplier": _Field(_positive),
+        "rollover_value": _Field(_positive),
+        "parent": _Field(_key),
     },
     "meter_replacements": {
-        "point": _Field(_key, True), "replaced_at": _Field(_timestamp, True),
-        "old_final_value": _Field(_non_negative), "new_initial_value": _Field(_non_negative),
-        "new_multiplier": _Field(_positive), "note": _Field(_text),
+        "point": _Field(_key, True),
+        "replaced_at": _Field(_timestamp, True),
+        "old_final_value": _Field(_non_negative),
+        "new_initial_value": _Field(_non_negative),
+        "new_multiplier": _Field(_positive),
+        "note": _Field(_text),
     },
 }
 # The field naming a row in messages, and its natural key.
-_IDENT = {"institutions": "code", "buildings": "code", "points": "key",
-          "meter_replacements": "point"}
+_IDENT = {
+    "institutions": "code",
+    "buildings": "code",
+    "points": "key",
+    "meter_replacements": "point",
+}
 
 
 # --- rows and errors -------------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class _Row:
@@ -326,6 +369,7 @@ class _Errors:
 
 # --- reading files ---------------------------------------------------------------------------
 
+
 def _decode(path: Path, data: bytes) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
@@ -349,9 +393,12 @@ class _YamlLoader(yaml.SafeLoader):
 
 
 _YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers
-            if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
-                           "tag:yaml.org,2002:timestamp")]
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag
+        not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _YamlLoader.add_implicit_resolver(
@@ -380,8 +427,11 @@ def _read_yaml(path: Path, text: str, errors: _Errors) -> dict[str, list[_Row]]:
     rows: dict[str, list[_Row]] = {}
     for section, items in data.items():
         if section not in ENTITIES:
-            errors.add(path.name, None, f"unknown section {_show(section)} (expected"
-                       f" {', '.join(ENTITIES)})")
+            errors.add(
+                path.name,
+                None,
+                f"unknown section {_show(section)} (expected {', '.join(ENTITIES)})",
+            )
             continue
         if not isinstance(items, list | None):
             errors.add(f"{path.name} {section}", None, "must be a list of items")
@@ -391,16 +441,20 @@ def _read_yaml(path: Path, text: str, errors: _Errors) -> dict[str, list[_Row]]:
         for number, item in enumerate(items or [], 1):
             place = f"{section} item {number}"
             if not isinstance(item, dict):
-                errors.add(f"{path.name} {place}", None,
-                           f"must be a mapping of field: value, got {_show(item)}")
+                errors.add(
+                    f"{path.name} {place}",
+                    None,
+                    f"must be a mapping of field: value, got {_show(item)}",
+                )
                 continue
             raw = {str(k).strip().lower(): v for k, v in item.items()}
             row = _Row(section, path.name, place, raw)
             if isinstance(raw.get(ident), str | int) and not isinstance(raw[ident], bool):
                 row.ident = f" ({ident} {_show(str(raw[ident]).strip())})"
             for name in [k for k in raw if k not in _FIELDS[section]]:
-                errors.add(row.where, name,
-                           f"unknown field (expected {', '.join(_FIELDS[section])})")
+                errors.add(
+                    row.where, name, f"unknown field (expected {', '.join(_FIELDS[section])})"
+                )
                 del raw[name]
             rows[section].append(row)
     return {entity: rows[entity] for entity in ENTITIES if entity in rows}
@@ -441,8 +495,11 @@ def _read_csv(path: Path, text: str, errors: _Errors) -> dict[str, list[_Row]]:
     head = f"{path.name} line 1"
     for index, name in enumerate(header):
         if name not in fields:
-            errors.add(head, name or f"column {index + 1}", f"unknown column for {entity}"
-                       f" (expected {', '.join(fields)})")
+            errors.add(
+                head,
+                name or f"column {index + 1}",
+                f"unknown column for {entity} (expected {', '.join(fields)})",
+            )
         elif header.index(name) != index:
             errors.add(head, name, "the column appears twice")
     for name, spec in fields.items():
@@ -455,9 +512,10 @@ def _read_csv(path: Path, text: str, errors: _Errors) -> dict[str, list[_Row]]:
         if not any(cell.strip() for cell in cells):
             continue
         where = f"{path.name} line {line}"
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-            errors.add(where, None, f"has {len(cells)} cells but the header has {len(header)}"
-                       " columns")
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+            errors.add(
+                where, None, f"has {len(cells)} cells but the header has {len(header)} columns"
+            )
             continue
         raw = {name: cell for name, cell in zip(header, cells, strict=False) if cell.strip()}
         rows.append(_Row(entity, path.name, f"line {line}", raw))
@@ -479,6 +537,7 @@ def _read(path: Path, errors: _Errors) -> dict[str, list[_Row]]:
 
 
 # --- checking --------------------------------------------------------------------------------
+
 
 def _check_fields(row: _Row, errors: _Errors) -> None:
     for name, spec in _FIELDS[row.entity].items():
@@ -512,16 +571,21 @@ def _check_fields(row: _Row, errors: _Errors) -> None:
             v["multiplier"] = 1.0
         if v.get("rollover_value") is not None and row.ok("cumulative"):
             if not v["cumulative"]:
-                errors.add(row.where, "rollover_value",
-                           "only a cumulative register rolls over (cumulative is false)", row)
+                errors.add(
+                    row.where,
+                    "rollover_value",
+                    "only a cumulative register rolls over (cumulative is false)",
+                    row,
+                )
             else:
                 v["rollover_value"] = unit.to_canonical(v["rollover_value"])
         if v.get("parent") is not None and v["parent"] == v.get("key"):
             errors.add(row.where, "parent", "a point cannot be its own parent", row)
 
 
-def _check_duplicates(rows: list[_Row], key: Callable[[_Row], object], label: str,
-                      errors: _Errors) -> None:
+def _check_duplicates(
+    rows: list[_Row], key: Callable[[_Row], object], label: str, errors: _Errors
+) -> None:
     first: dict[object, _Row] = {}
     for row in rows:
         if not row.ok(*_FIELDS[row.entity]):
@@ -563,14 +627,22 @@ def _check_references(rows: dict[str, list[_Row]], db: _Database, errors: _Error
     institutions = {r.values["code"] for r in rows.get("institutions", []) if r.ok("code")}
     institutions |= db.institutions
     buildings = dict(db.buildings)  # code → time zone
-    buildings.update({r.values["code"]: r.values.get("time_zone") or DEFAULT_TIME_ZONE
-                      for r in rows.get("buildings", []) if r.ok("code")})
+    buildings.update(
+        {
+            r.values["code"]: r.values.get("time_zone") or DEFAULT_TIME_ZONE
+            for r in rows.get("buildings", [])
+            if r.ok("code")
+        }
+    )
     for row in rows.get("buildings", []):
         code = row.values.get("institution")
         if row.ok("institution") and code is not None and code not in institutions:
-            errors.add(row.where, "institution",
-                       f"unknown institution {_show(code)}: not in this file nor in the database",
-                       row)
+            errors.add(
+                row.where,
+                "institution",
+                f"unknown institution {_show(code)}: not in this file nor in the database",
+                row,
+            )
 
     points = rows.get("points", [])
     quantity = {k: q for k, (q, _, _) in db.points.items()}
@@ -583,16 +655,23 @@ def _check_references(rows: dict[str, list[_Row]], db: _Database, errors: _Error
         if row.ok("unit"):
             old = quantity.get(v["key"])
             if old is not None and old != v["quantity"]:
-                errors.add(row.where, "unit",
-                           f"the point exists measuring {old} ({units.CANONICAL[old]}); {v['unit']}"
-                           " would mislabel its stored readings: use a new key", row)
+                errors.add(
+                    row.where,
+                    "unit",
+                    f"the point exists measuring {old} ({units.CANONICAL[old]}); {v['unit']}"
+                    " would mislabel its stored readings: use a new key",
+                    row,
+                )
             quantity[v["key"]] = v["quantity"]
         parents[v["key"]] = v.get("parent")
         building = v.get("building")
         if row.ok("building") and building is not None and building not in buildings:
-            errors.add(row.where, "building",
-                       f"unknown building {_show(building)}: not in this file nor in the database",
-                       row)
+            errors.add(
+                row.where,
+                "building",
+                f"unknown building {_show(building)}: not in this file nor in the database",
+                row,
+            )
         zone[v["key"]] = buildings.get(building or "", DEFAULT_TIME_ZONE)
 
     cycles: set[frozenset[str]] = set()
@@ -602,35 +681,51 @@ def _check_references(rows: dict[str, list[_Row]], db: _Database, errors: _Error
         if parent is None or not row.ok("key", "parent"):
             continue
         if parent not in parents:
-            errors.add(row.where, "parent",
-                       f"no point with key {_show(parent)} in this file nor in the database", row)
+            errors.add(
+                row.where,
+                "parent",
+                f"no point with key {_show(parent)} in this file nor in the database",
+                row,
+            )
             continue
         if row.ok("unit") and quantity.get(parent) not in (None, v["quantity"]):
-            errors.add(row.where, "parent",
-                       f"parent {_show(parent)} measures {quantity[parent]}, this point"
-                       f" {v['quantity']}: a parent meter measures the same quantity", row)
+            errors.add(
+                row.where,
+                "parent",
+                f"parent {_show(parent)} measures {quantity[parent]}, this point"
+                f" {v['quantity']}: a parent meter measures the same quantity",
+                row,
+            )
         chain, current = [v["key"]], parent
         while current is not None and current not in chain:
             chain.append(current)
             current = parents.get(current)
         if current == v["key"] and frozenset(chain) not in cycles:
             cycles.add(frozenset(chain))
-            errors.add(row.where, "parent",
-                       f"the parent chain forms a cycle: {' → '.join([*chain, v['key']])}", row)
+            errors.add(
+                row.where,
+                "parent",
+                f"the parent chain forms a cycle: {' → '.join([*chain, v['key']])}",
+                row,
+            )
 
     for row in rows.get("meter_replacements", []):
         v = row.values
         if not row.ok("point"):
             continue
         if v["point"] not in zone:
-            errors.add(row.where, "point",
-                       f"no point with key {_show(v['point'])} in this file nor in the database",
-                       row)
+            errors.add(
+                row.where,
+                "point",
+                f"no point with key {_show(v['point'])} in this file nor in the database",
+                row,
+            )
         elif row.ok("replaced_at") and v["replaced_at"].tzinfo is None:
             v["replaced_at"] = v["replaced_at"].replace(tzinfo=ZoneInfo(zone[v["point"]]))
 
 
 # --- writing ---------------------------------------------------------------------------------
+
 
 def _upsert(table: str, key: tuple[str, ...], columns: dict[str, str]) -> str:
     """``INSERT … ON CONFLICT (key) DO UPDATE`` that leaves unchanged rows untouched."""
@@ -649,32 +744,67 @@ def _plain(*names: str) -> dict[str, str]:
 
 
 _SQL = {
-    "institutions": _upsert("institutions", ("code",), _plain(
-        "code", "name", "type", "region_code", "headcount")),
-    "buildings": _upsert("buildings", ("code",), {
-        **_plain("code"),
-        "institution_id": "(SELECT id FROM institutions WHERE code = %(institution)s)",
-        **_plain("name", "floor_area_m2", "heated_area_m2", "cooled_area_m2", "headcount",
-                 "climate_zone", "gb51161_class", "time_zone"),
-    }),
-    "points": _upsert("points", ("key",), {
-        **_plain("key"),
-        "building_id": "(SELECT id FROM buildings WHERE code = %(building)s)",
-        **_plain("name", "kind", "quantity", "unit", "energy_code", "cumulative", "multiplier",
-                 "rollover_value"),
-        "auto_registered": "false",
-    }),
-    "meter_replacements": _upsert("meter_replacements", ("point_id", "replaced_at"), {
-        "point_id": "(SELECT id FROM points WHERE key = %(point)s)",
-        **_plain("replaced_at", "old_final_value", "new_initial_value", "new_multiplier", "note"),
-    }),
+    "institutions": _upsert(
+        "institutions", ("code",), _plain("code", "name", "type", "region_code", "headcount")
+    ),
+    "buildings": _upsert(
+        "buildings",
+        ("code",),
+        {
+            **_plain("code"),
+            "institution_id": "(SELECT id FROM institutions WHERE code = %(institution)s)",
+            **_plain(
+                "name",
+                "floor_area_m2",
+                "heated_area_m2",
+                "cooled_area_m2",
+                "headcount",
+                "climate_zone",
+                "gb51161_class",
+                "time_zone",
+            ),
+        },
+    ),
+    "points": _upsert(
+        "points",
+        ("key",),
+        {
+            **_plain("key"),
+            "building_id": "(SELECT id FROM buildings WHERE code = %(building)s)",
+            **_plain(
+                "name",
+                "kind",
+                "quantity",
+                "unit",
+                "energy_code",
+                "cumulative",
+                "multiplier",
+                "rollover_value",
+            ),
+            "auto_registered": "false",
+        },
+    ),
+    "meter_replacements": _upsert(
+        "meter_replacements",
+        ("point_id", "replaced_at"),
+        {
+            "point_id": "(SELECT id FROM points WHERE key = %(point)s)",
+            **_plain(
+                "replaced_at", "old_final_value", "new_initial_value", "new_multiplier", "note"
+            ),
+        },
+    ),
 }
 _SET_PARENT = """
     UPDATE points SET parent_id = parent.id
     FROM (SELECT (SELECT id FROM points WHERE key = %(parent)s) AS id) AS parent
     WHERE points.key = %(key)s AND points.parent_id IS DISTINCT FROM parent.id"""
-_COLUMN_FIELD = {"institution_id": "institution", "building_id": "building",
-                 "parent_id": "parent", "point_id": "point"}
+_COLUMN_FIELD = {
+    "institution_id": "institution",
+    "building_id": "building",
+    "parent_id": "parent",
+    "point_id": "point",
+}
 
 
 def _refused(row: _Row, table: str, exc: psycopg.Error) -> RegistryError:
@@ -688,8 +818,9 @@ def _refused(row: _Row, table: str, exc: psycopg.Error) -> RegistryError:
     if name not in _FIELDS[row.entity]:
         name = None
     reason = f"the database refused the row: {diag.message_primary or exc}"
-    return RegistryError(f"{row.where}, field '{name}': {reason}" if name else
-                         f"{row.where}: {reason}")
+    return RegistryError(
+        f"{row.where}, field '{name}': {reason}" if name else f"{row.where}: {reason}"
+    )
 
 
 def _execute(conn: psycopg.Connection, row: _Row, table: str, query: str) -> None:
@@ -743,9 +874,12 @@ def import_file(conn: psycopg.Connection, path: str | os.PathLike[str]) -> dict[
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
         _check_references(rows, _Database.load(conn, rows), errors)
-        _check_duplicates(rows.get("meter_replacements", []),
-                          lambda r: (r.values["point"], r.values["replaced_at"]),
-                          "point and replaced_at", errors)
+        _check_duplicates(
+            rows.get("meter_replacements", []),
+            lambda r: (r.values["point"], r.values["replaced_at"]),
+            "point and replaced_at",
+            errors,
+        )
         errors.raise_if_any()
         _write(conn, rows)
     return {entity: len(items) for entity, items in rows.items()}

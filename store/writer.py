@@ -181,32 +181,40 @@ class ReadingWriter:
             point_ids, times_us, values = point_ids[keep], times_us[keep], values[keep]
             quality = None if quality is None else np.asarray(quality)[keep]
         inserted = 0
+        buf = b""
         if len(point_ids):
             lo, hi = int(times_us.min()), int(times_us.max())
             if self.backend == "postgres":
                 self._ensure_partitions(conn, lo, hi)
             buf = copy_buffer(point_ids, times_us, values, quality)
-        with conn.transaction():
-            if len(point_ids):
-                inserted = self._copy(conn, buf)
-                if self.backend == "postgres":
-                    conn.execute(
-                        "INSERT INTO rollup_invalidations (lo, hi) VALUES (%s, %s)",
-                        (_utc(lo), _utc(hi)),
-                    )
-            if dead_letters:
-                self._dead_letters(conn, dead_letters)
+        # Fast path: COPY straight into readings. If any row exists already (a redelivery),
+        # the whole transaction is redone through the staging table.
+        for staged in (False, True):
+            try:
+                with conn.transaction():
+                    if buf:
+                        inserted = self._stage(conn, buf) if staged else self._copy(conn, buf)
+                        if self.backend == "postgres":
+                            conn.execute(
+                                "INSERT INTO rollup_invalidations (lo, hi) VALUES (%s, %s)",
+                                (_utc(lo), _utc(hi)),
+                            )
+                    if dead_letters:
+                        self._dead_letters(conn, dead_letters)
+                break
+            except errors.UniqueViolation:
+                if staged:
+                    raise
         return WriteResult(inserted, n_in - inserted, len(dead_letters))
 
     def _copy(self, conn: psycopg.Connection, buf: bytes) -> int:
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                with cur.copy(COPY_SQL.format(table="readings")) as copy:
-                    copy.write(buf)
-                return cur.rowcount
-        except errors.UniqueViolation:
-            pass
-        # Some rows exist already (redelivery): stage, then insert only the new ones.
+        with conn.cursor() as cur:
+            with cur.copy(COPY_SQL.format(table="readings")) as copy:
+                copy.write(buf)
+            return cur.rowcount
+
+    def _stage(self, conn: psycopg.Connection, buf: bytes) -> int:
+        """COPY into a temporary table, then insert only the rows that are not stored yet."""
         with conn.cursor() as cur:
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS readings_stage"
@@ -220,9 +228,7 @@ class ReadingWriter:
                 " SELECT time, point_id, value, quality FROM readings_stage"
                 " ON CONFLICT DO NOTHING"
             )
-            inserted = cur.rowcount
-            cur.execute("TRUNCATE readings_stage")
-            return inserted
+            return cur.rowcount
 
     def _dead_letters(self, conn: psycopg.Connection, letters: Sequence[DeadLetter]) -> None:
         with conn.cursor() as cur:

@@ -67,8 +67,13 @@ class Decoder:
         Larger payloads are rejected unread (``too_large``).
     """
 
-    def __init__(self, routes: Sequence[Route], *, naive_tz: str = "Asia/Shanghai",
-                 max_payload_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        *,
+        naive_tz: str = "Asia/Shanghai",
+        max_payload_bytes: int = 1 << 20,
+    ) -> None:
         for pos, route in enumerate(routes):
             if not isinstance(route, Route):
                 raise ConfigError(f"routes[{pos}]: {show(route)} is not a Route")
@@ -140,8 +145,11 @@ class Decoder:
                 out.reject("bad_json", "$", f"payload is {type(payload).__name__}, not bytes")
                 return fmt, out
             if len(payload) > self._max:
-                out.reject("too_large", "$", f"payload is {len(payload)} bytes, more than the "
-                                             f"limit of {self._max}")
+                out.reject(
+                    "too_large",
+                    "$",
+                    f"payload is {len(payload)} bytes, more than the limit of {self._max}",
+                )
                 return fmt, out
             try:
                 doc = load_json(payload)
@@ -152,7 +160,11 @@ class Decoder:
             _DECODERS[fmt](doc, message, self._times, out)
         except Exception as exc:  # noqa: BLE001 - a decoder bug must not stop the collector
             out = Decoded()
-            out.reject("bad_shape", "$", f"internal decoder error on this payload "
-                                         f"({type(exc).__name__}: {show(str(exc))}); "
-                                         "please report it")
+            out.reject(
+                "bad_shape",
+                "$",
+                f"internal decoder error on this payload "
+                f"({type(exc).__name__}: {show(str(exc))}); "
+                "please report it",
+            )
         return fmt, out

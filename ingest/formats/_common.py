@@ -31,8 +31,15 @@ MAX_TIME_CHARS = 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_JSON_KIND = {str: "a string", bool: "a boolean", type(None): "null", dict: "an object",
-              list: "an array", int: "a number", float: "a number"}
+_JSON_KIND = {
+    str: "a string",
+    bool: "a boolean",
+    type(None): "null",
+    dict: "an object",
+    list: "an array",
+    int: "a number",
+    float: "a number",
+}
 _CACHE_SIZE = 4096
 
 
@@ -85,12 +92,14 @@ def check_key(key: object, what: str = "point") -> str:
     if not key:
         raise Bad("bad_point", f"{what} is an empty string")
     if len(key) > MAX_KEY_CHARS:
-        raise Bad("bad_point", f"{what} {show(key)} is {len(key)} characters long "
-                               f"(limit {MAX_KEY_CHARS})")
+        raise Bad(
+            "bad_point", f"{what} {show(key)} is {len(key)} characters long (limit {MAX_KEY_CHARS})"
+        )
     found = _CONTROL.search(key)
     if found:
-        raise Bad("bad_point", f"{what} {show(key)} contains the control character "
-                               f"{show(found.group())}")
+        raise Bad(
+            "bad_point", f"{what} {show(key)} contains the control character {show(found.group())}"
+        )
     return key
 
 
@@ -111,9 +120,12 @@ def check_unit(name: object) -> Unit | None:
         return None
     unit = lookup(name)
     if unit is None:
-        raise Bad("unknown_unit", f"unit {show(name)} is not one the collector can convert "
-                                  "(kWh, Wh, kW, W, m3, L, m3/h, degC, Cel, K, %... see "
-                                  "ingest.units)")
+        raise Bad(
+            "unknown_unit",
+            f"unit {show(name)} is not one the collector can convert "
+            "(kWh, Wh, kW, W, m3, L, m3/h, degC, Cel, K, %... see "
+            "ingest.units)",
+        )
     return unit
 
 
@@ -121,8 +133,11 @@ def convert(value: float | int, unit: Unit | None, what: str = "value") -> float
     """Convert a checked number to its canonical unit; raise :class:`Bad` if it overflows."""
     result = float(value) if unit is None else unit.to_canonical(value)
     if not math.isfinite(result):
-        raise Bad("not_finite", f"{what} {show(value)} {unit.name if unit else ''} is not "
-                                "finite once converted to the canonical unit")
+        raise Bad(
+            "not_finite",
+            f"{what} {show(value)} {unit.name if unit else ''} is not "
+            "finite once converted to the canonical unit",
+        )
     return result
 
 
@@ -168,8 +183,9 @@ class Times:
                 stamp = stamp.replace(tzinfo=self.zone)
             us = (stamp - _EPOCH) // _ONE_US
         except (ValueError, OverflowError) as exc:
-            raise Bad("bad_time", f"time {show(text)} is not an ISO 8601 timestamp "
-                                  f"({exc})") from None
+            raise Bad(
+                "bad_time", f"time {show(text)} is not an ISO 8601 timestamp ({exc})"
+            ) from None
         check_range(us, show(text))
         if len(self._cache) >= _CACHE_SIZE:
             self._cache.clear()
@@ -193,8 +209,10 @@ class Times:
             return self.iso(value)
         if type(value) in (int, float):
             return self.epoch_ms(value)
-        raise Bad("bad_time", f"time {show(value)} is {kind(value)}, not an ISO 8601 string "
-                              "or epoch milliseconds")
+        raise Bad(
+            "bad_time",
+            f"time {show(value)} is {kind(value)}, not an ISO 8601 string or epoch milliseconds",
+        )
 
     def iso_many(self, texts: list[str]) -> list[int] | None:
         """Parse many ISO strings at once; ``None`` when any needs the precise path."""
@@ -230,8 +248,18 @@ def load_json(payload: bytes | bytearray | memoryview | str) -> object:
 # datetime.fromisoformat one by one, which stays the reference.
 
 #: Fields computed from the digits by one matrix product (float64 is exact below 2**53).
-_FIELDS = ("date", "month", "day", "hour", "minute", "second", "off_h", "off_m", "clock_us",
-           "offset_us")
+_FIELDS = (
+    "date",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "off_h",
+    "off_m",
+    "clock_us",
+    "offset_us",
+)
 _LOW = np.array([10101, 1, 1, 0, 0, 0, 0, 0, 0, 0], dtype=np.int64)
 _HIGH = np.array([99991231, 12, 31, 23, 59, 59, 23, 59, 2**62, 2**62], dtype=np.int64)
 _US_PER_UNIT = {3: 3_600_000_000, 4: 60_000_000, 5: 1_000_000, 6: 1}
@@ -252,8 +280,14 @@ _plans: dict[tuple[int, int, str], _Plan] = {}
 
 def _plan(first: str) -> _Plan | None:
     size = len(first)
-    if size < 19 or first[10] not in "T " or first[4] != "-" or first[7] != "-" \
-            or first[13] != ":" or first[16] != ":":
+    if (
+        size < 19
+        or first[10] not in "T "
+        or first[4] != "-"
+        or first[7] != "-"
+        or first[13] != ":"
+        or first[16] != ":"
+    ):
         return None
     end = 19
     if size > 19 and first[19] in ".,":

@@ -95,12 +95,18 @@ def decode(doc: object, msg: Message, times: Times, out: Decoded) -> None:
         point = doc.get("point", _ABSENT)
         unit = doc.get("unit")
         if type(items) is not list:
-            out.reject("bad_shape", "readings", f"readings {show(items)} is {kind(items)}, "
-                                                "not an array of readings")
+            out.reject(
+                "bad_shape",
+                "readings",
+                f"readings {show(items)} is {kind(items)}, not an array of readings",
+            )
             return
     else:
-        out.reject("bad_shape", "$", f"payload {show(doc)} is {kind(doc)}, not an object or "
-                                     "an array of readings")
+        out.reject(
+            "bad_shape",
+            "$",
+            f"payload {show(doc)} is {kind(doc)}, not an object or an array of readings",
+        )
         return
     if not items:
         out.reject("bad_shape", base or "$", "the batch has no readings")
@@ -188,8 +194,9 @@ def _convert_all(values: list, units: list, distinct: set) -> tuple[list, list] 
             return None  # unknown unit, or readings with and without a unit: slow path
         found_units[name] = found
     factors = {name: (unit.scale, unit.offset) for name, unit in found_units.items()}
-    converted = [v * s + o for v, (s, o) in zip(values, map(factors.__getitem__, units),
-                                                strict=True)]
+    converted = [
+        v * s + o for v, (s, o) in zip(values, map(factors.__getitem__, units), strict=True)
+    ]
     names = {name: CANONICAL[unit.quantity] for name, unit in found_units.items()}
     return converted, [names[u] for u in units]
 
@@ -212,14 +219,18 @@ def _times_all(stamps: list, times: Times) -> list[int] | None:
 
 # --- columns: {"point": ..., "unit": ..., "time": [...], "value": [...]} --------------------
 
+
 def _columns(doc: dict, times: Times, out: Decoded) -> None:
     """Decode a columnar payload: whole-message shape checks, then fast or slow path."""
     stamps, values = doc["time"], doc["value"]
     point = doc.get("point", _ABSENT)
     unit = doc.get("unit")
     count = len(stamps)
-    if len(values) != count or (type(point) is list and len(point) != count) \
-            or (type(unit) is list and len(unit) != count):
+    if (
+        len(values) != count
+        or (type(point) is list and len(point) != count)
+        or (type(unit) is list and len(unit) != count)
+    ):
         lengths = {"time": count, "value": len(values)}
         if type(point) is list:
             lengths["point"] = len(point)
@@ -227,8 +238,11 @@ def _columns(doc: dict, times: Times, out: Decoded) -> None:
             lengths["unit"] = len(unit)
         odd = [name for name, size in lengths.items() if size != count]
         sizes = ", ".join(f"{name} has {size}" for name, size in lengths.items())
-        out.reject("bad_shape", odd[0], f"columns differ in length ({sizes}); each needs one "
-                                        "entry per reading")
+        out.reject(
+            "bad_shape",
+            odd[0],
+            f"columns differ in length ({sizes}); each needs one entry per reading",
+        )
         return
     if not count:
         out.reject("bad_shape", "time", "the batch has no readings (time and value are empty)")
@@ -237,8 +251,9 @@ def _columns(doc: dict, times: Times, out: Decoded) -> None:
         _columns_slow(stamps, values, point, unit, times, out)
 
 
-def _columns_fast(stamps: list, values: list, point: object, unit: object, times: Times,
-                  out: Decoded) -> bool:
+def _columns_fast(
+    stamps: list, values: list, point: object, unit: object, times: Times, out: Decoded
+) -> bool:
     """Decode columns that are entirely valid with numpy; return False (adding nothing)
     otherwise. The result is the same as :func:`_columns_slow` would give, value for value."""
     count = len(values)
@@ -285,8 +300,9 @@ def _columns_fast(stamps: list, values: list, point: object, unit: object, times
     return True
 
 
-def _convert_columns(numbers: np.ndarray, unit: object,
-                     count: int) -> tuple[np.ndarray, list] | None:
+def _convert_columns(
+    numbers: np.ndarray, unit: object, count: int
+) -> tuple[np.ndarray, list] | None:
     """Values in canonical units (all finite) and their unit names; None on any problem.
 
     ``value * scale + offset`` as :meth:`Unit.to_canonical` computes it, so the floats are
@@ -303,10 +319,12 @@ def _convert_columns(numbers: np.ndarray, unit: object,
                 return None
             if len(distinct) == 1:
                 return _convert_columns(numbers, unit[0], count)
-            names = {name: None if u is None else CANONICAL[u.quantity]
-                     for name, u in found.items()}
-            factors = {name: (1.0, 0.0) if u is None else (u.scale, u.offset)
-                       for name, u in found.items()}
+            names = {
+                name: None if u is None else CANONICAL[u.quantity] for name, u in found.items()
+            }
+            factors = {
+                name: (1.0, 0.0) if u is None else (u.scale, u.offset) for name, u in found.items()
+            }
             scale, offset = np.array([factors[name] for name in unit]).T
             result = numbers * scale + offset
             if None in distinct:
@@ -325,8 +343,9 @@ def _convert_columns(numbers: np.ndarray, unit: object,
     return result, unit_names
 
 
-def _columns_slow(stamps: list, values: list, point: object, unit: object, times: Times,
-                  out: Decoded) -> None:
+def _columns_slow(
+    stamps: list, values: list, point: object, unit: object, times: Times, out: Decoded
+) -> None:
     """Decode columns reading by reading; each bad one is rejected with ``value[17]``-like
     paths and its index."""
     points = type(point) is list
@@ -336,16 +355,32 @@ def _columns_slow(stamps: list, values: list, point: object, unit: object, times
         name, unit_field = (unit[index], f"unit[{index}]") if units else (unit, "unit")
         try:
             if key is _ABSENT:
-                raise _At("point", Bad("missing_field", "columns have no 'point' (one key for "
-                                                        "all readings, or an array of keys)"))
-            _one(key, key_field, stamps[index], f"time[{index}]", values[index],
-                 f"value[{index}]", name, unit_field, times, out)
+                raise _At(
+                    "point",
+                    Bad(
+                        "missing_field",
+                        "columns have no 'point' (one key for all readings, or an array of keys)",
+                    ),
+                )
+            _one(
+                key,
+                key_field,
+                stamps[index],
+                f"time[{index}]",
+                values[index],
+                f"value[{index}]",
+                name,
+                unit_field,
+                times,
+                out,
+            )
         except _At as bad:
             out.reject(bad.bad.code, bad.field, bad.bad.reason, index)
 
 
-def _slow(items: list, base: str | None, point: object, unit: object, times: Times,
-          out: Decoded) -> None:
+def _slow(
+    items: list, base: str | None, point: object, unit: object, times: Times, out: Decoded
+) -> None:
     """Decode item by item, rejecting each bad reading with its index and JSON path."""
     for index, item in enumerate(items):
         where = _where(base, index)
@@ -355,11 +390,12 @@ def _slow(items: list, base: str | None, point: object, unit: object, times: Tim
             elif type(item) is list and base == "readings":
                 _pair(item, where, point, unit, times, out)
             else:
-                raise _At(where or "$", Bad("bad_shape", f"reading {show(item)} is "
-                                                         f"{kind(item)}, not an object"))
+                raise _At(
+                    where or "$",
+                    Bad("bad_shape", f"reading {show(item)} is {kind(item)}, not an object"),
+                )
         except _At as bad:
-            out.reject(bad.bad.code, bad.field, bad.bad.reason,
-                       None if base is None else index)
+            out.reject(bad.bad.code, bad.field, bad.bad.reason, None if base is None else index)
 
 
 class _At(Exception):
@@ -381,38 +417,61 @@ def _path(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def _item(item: dict, where: str, point: object, unit: object, times: Times,
-          out: Decoded) -> None:
+def _item(item: dict, where: str, point: object, unit: object, times: Times, out: Decoded) -> None:
     key_field = _path(where, "point") if "point" in item or point is _ABSENT else "point"
     key = item.get("point", point)
     if key is _ABSENT:
         raise _At(key_field, Bad("missing_field", "reading has no 'point'"))
     if "time" not in item:
-        raise _At(_path(where, "time"), Bad("missing_field", "reading has no 'time' (required: "
-                                                             "storage deduplicates on point "
-                                                             "and time)"))
+        raise _At(
+            _path(where, "time"),
+            Bad(
+                "missing_field",
+                "reading has no 'time' (required: storage deduplicates on point and time)",
+            ),
+        )
     if "value" not in item:
         raise _At(_path(where, "value"), Bad("missing_field", "reading has no 'value'"))
     unit_field = _path(where, "unit") if "unit" in item else "unit"
-    _one(key, key_field, item["time"], _path(where, "time"), item["value"],
-         _path(where, "value"), item.get("unit", unit), unit_field, times, out)
+    _one(
+        key,
+        key_field,
+        item["time"],
+        _path(where, "time"),
+        item["value"],
+        _path(where, "value"),
+        item.get("unit", unit),
+        unit_field,
+        times,
+        out,
+    )
 
 
-def _pair(pair: list, where: str, point: object, unit: object, times: Times,
-          out: Decoded) -> None:
+def _pair(pair: list, where: str, point: object, unit: object, times: Times, out: Decoded) -> None:
     if len(pair) != 2:
-        raise _At(where, Bad("bad_shape", f"pair {show(pair)} has {len(pair)} elements, "
-                                          "not [time, value]"))
+        raise _At(
+            where,
+            Bad("bad_shape", f"pair {show(pair)} has {len(pair)} elements, not [time, value]"),
+        )
     if point is _ABSENT:
-        raise _At("point", Bad("missing_field", "compact [time, value] pairs need a "
-                                                "top-level 'point'"))
-    _one(point, "point", pair[0], f"{where}[0]", pair[1], f"{where}[1]", unit, "unit",
-         times, out)
+        raise _At(
+            "point", Bad("missing_field", "compact [time, value] pairs need a top-level 'point'")
+        )
+    _one(point, "point", pair[0], f"{where}[0]", pair[1], f"{where}[1]", unit, "unit", times, out)
 
 
-def _one(key: object, key_field: str, stamp: object, time_field: str, value: object,
-         value_field: str, unit_name: object, unit_field: str, times: Times,
-         out: Decoded) -> None:
+def _one(
+    key: object,
+    key_field: str,
+    stamp: object,
+    time_field: str,
+    value: object,
+    value_field: str,
+    unit_name: object,
+    unit_field: str,
+    times: Times,
+    out: Decoded,
+) -> None:
     field = key_field
     try:
         check_key(key)

@@ -54,8 +54,9 @@ _ABSENT = object()
 
 def parse_path(path: object) -> tuple[str | int, ...]:
     """Split ``"data.channels[2].e"`` into ``("data", "channels", 2, "e")``; ``"$"`` → ``()``."""
-    problem = ConfigError(f"path: {path!r} is not a dotted path like 'data.channels[2].e' "
-                          "('$' for the whole payload)")
+    problem = ConfigError(
+        f"path: {path!r} is not a dotted path like 'data.channels[2].e' ('$' for the whole payload)"
+    )
     if not isinstance(path, str) or not path:
         raise problem
     if path == "$":
@@ -94,8 +95,9 @@ class MappingReading:
         if not isinstance(self.point, str) or not self.point:
             raise ConfigError(f"point: {self.point!r} is not a non-empty string")
         if "{" in _PLACEHOLDER.sub("", self.point) or "}" in _PLACEHOLDER.sub("", self.point):
-            raise ConfigError(f"point: {self.point!r} has braces other than {{1}}, {{2}}... "
-                              "placeholders")
+            raise ConfigError(
+                f"point: {self.point!r} has braces other than {{1}}, {{2}}... placeholders"
+            )
         if self.unit is not None and lookup(self.unit) is None:
             raise ConfigError(f"unit: {self.unit!r} is not a unit the collector can convert")
         object.__setattr__(self, "steps", parse_path(self.path))
@@ -155,9 +157,11 @@ class MappingRule:
                 raise ConfigError(f"readings[{pos}]: {reading!r} is not a MappingReading")
             for number in reading.captures_used():
                 if not 1 <= number <= wildcards:
-                    raise ConfigError(f"readings[{pos}].point: {reading.point!r} uses "
-                                      f"{{{number}}} but topic {self.topic!r} has {wildcards} "
-                                      "wildcard(s)")
+                    raise ConfigError(
+                        f"readings[{pos}].point: {reading.point!r} uses "
+                        f"{{{number}}} but topic {self.topic!r} has {wildcards} "
+                        "wildcard(s)"
+                    )
         if self.time is not None and not isinstance(self.time, MappingTime):
             raise ConfigError(f"time: {self.time!r} is not a MappingTime")
 
@@ -199,8 +203,10 @@ def rules_to_routes(doc: object) -> list[Route]:
             raise ConfigError(f"mappings[{pos}]{'' if text[0] == ':' else '.'}{text}") from None
         for other, key in (("name", rule.name), ("topic", rule.topic)):
             if (other, key) in seen:
-                raise ConfigError(f"mappings[{pos}].{other}: {key!r} is already used by "
-                                  f"mappings[{seen[(other, key)]}]")
+                raise ConfigError(
+                    f"mappings[{pos}].{other}: {key!r} is already used by "
+                    f"mappings[{seen[(other, key)]}]"
+                )
             seen[(other, key)] = pos
         routes.append(Route(rule.topic, "mapping", rule))
     return routes
@@ -211,18 +217,20 @@ def _fields(entry: object, allowed: set[str], required: set[str], where: str) ->
         raise ConfigError(f"{where}: {show(entry)} is not a mapping of fields")
     unknown = sorted(str(key) for key in set(entry) - allowed)
     if unknown:
-        raise ConfigError(f"{where + '.' if where else ''}{unknown[0]}: unknown field "
-                          f"(allowed: {', '.join(sorted(allowed))})")
+        raise ConfigError(
+            f"{where + '.' if where else ''}{unknown[0]}: unknown field "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
     missing = sorted(required - set(entry))
     if missing:
-        raise ConfigError(f"{where + '.' if where else ''}{missing[0]}: required field "
-                          "is missing")
+        raise ConfigError(f"{where + '.' if where else ''}{missing[0]}: required field is missing")
     return entry
 
 
 def _rule(entry: object) -> MappingRule:
-    fields = _fields(entry, {"name", "topic", "time", "readings"}, {"name", "topic", "readings"},
-                     "")
+    fields = _fields(
+        entry, {"name", "topic", "time", "readings"}, {"name", "topic", "readings"}, ""
+    )
     readings = fields["readings"]
     if not isinstance(readings, list) or not readings:
         raise ConfigError(f"readings: {readings!r} is not a non-empty list")
@@ -286,8 +294,10 @@ def _get(doc: object, steps: tuple[str | int, ...], path: str) -> object:
             if type(node) is not list:
                 raise Bad("bad_shape", _not_container(path, steps, depth, node, "an array"))
             if step >= len(node):
-                raise Bad("missing_field", f"{path}: index {step} is past the end of an array "
-                                           f"of {len(node)}")
+                raise Bad(
+                    "missing_field",
+                    f"{path}: index {step} is past the end of an array of {len(node)}",
+                )
         else:
             if type(node) is not dict:
                 raise Bad("bad_shape", _not_container(path, steps, depth, node, "an object"))
@@ -298,5 +308,4 @@ def _get(doc: object, steps: tuple[str | int, ...], path: str) -> object:
 
 
 def _not_container(path: str, steps: tuple, depth: int, node: object, wanted: str) -> str:
-    return (f"{path}: the value at step {depth + 1} ({show(node)}) is {kind(node)}, "
-            f"not {wanted}")
+    return f"{path}: the value at step {depth + 1} ({show(node)}) is {kind(node)}, not {wanted}"

@@ -97,8 +97,10 @@ class Route:
         if self.format == "mapping" and self.rule is None:
             raise ConfigError(f"rule: route {self.filter!r} has format 'mapping' but no rule")
         if self.format != "mapping" and self.rule is not None:
-            raise ConfigError(f"rule: route {self.filter!r} has format {self.format!r}, "
-                              "which takes no mapping rule")
+            raise ConfigError(
+                f"rule: route {self.filter!r} has format {self.format!r}, "
+                "which takes no mapping rule"
+            )
 
 
 def default_routes(prefix: str = "jieneng") -> list[Route]:

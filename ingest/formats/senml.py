@@ -49,8 +49,9 @@ _BASE = ("bn", "bt", "bu", "bv", "bs")
 def decode(doc: object, msg: Message, times: Times, out: Decoded) -> None:
     """Decode a parsed SenML pack into ``out``."""
     if type(doc) is not list:
-        out.reject("bad_shape", "$", f"payload {show(doc)} is {kind(doc)}, not a SenML array "
-                                     "of records")
+        out.reject(
+            "bad_shape", "$", f"payload {show(doc)} is {kind(doc)}, not a SenML array of records"
+        )
         return
     if not doc:
         out.reject("bad_shape", "$", "the SenML pack has no records")
@@ -63,8 +64,12 @@ def decode(doc: object, msg: Message, times: Times, out: Decoded) -> None:
     bad_base: dict[str, tuple[str, str, str]] = {}
     for index, record in enumerate(doc):
         if type(record) is not dict:
-            out.reject("bad_shape", f"[{index}]", f"record {show(record)} is {kind(record)}, "
-                                                  "not an object", index)
+            out.reject(
+                "bad_shape",
+                f"[{index}]",
+                f"record {show(record)} is {kind(record)}, not an object",
+                index,
+            )
             continue
         _update_base(record, index, base, bad_base)
         try:
@@ -80,13 +85,19 @@ def _refuse_pack(doc: list) -> tuple[str, str] | None:
             continue
         for name in record:
             if name.endswith("_"):
-                return (f"[{index}].{name}", f"must-understand field {show(name)} is not "
-                        "supported, so the whole pack is refused (RFC 8428 §4.4)")
+                return (
+                    f"[{index}].{name}",
+                    f"must-understand field {show(name)} is not "
+                    "supported, so the whole pack is refused (RFC 8428 §4.4)",
+                )
         if "bver" in record:
             version = record["bver"]
             if type(version) is not int or not 1 <= version <= 10:
-                return (f"[{index}].bver", f"base version {show(version)} is not a SenML "
-                        "version up to 10, so the whole pack is refused")
+                return (
+                    f"[{index}].bver",
+                    f"base version {show(version)} is not a SenML "
+                    "version up to 10, so the whole pack is refused",
+                )
     return None
 
 
@@ -106,8 +117,9 @@ def _update_base(record: dict, index: int, base: dict, bad_base: dict) -> None:
         try:
             if name == "bn":
                 if type(value) is not str:
-                    raise Bad("bad_point", f"base name {show(value)} is {kind(value)}, "
-                                           "not a string")
+                    raise Bad(
+                        "bad_point", f"base name {show(value)} is {kind(value)}, not a string"
+                    )
                 base[name] = value
             elif name == "bt":
                 base[name] = _time_us(value, "base time")
@@ -145,15 +157,17 @@ def _inherited(name: str, bad_base: dict) -> None:
         raise _At(code, field, f"inherits an invalid base field: {reason}")
 
 
-def _record(record: dict, index: int, base: dict, bad_base: dict, msg: Message,
-            out: Decoded) -> None:
+def _record(
+    record: dict, index: int, base: dict, bad_base: dict, msg: Message, out: Decoded
+) -> None:
     at = f"[{index}]"
     # name
     _inherited("bn", bad_base)
     name_part = record.get("n", "")
     if type(name_part) is not str:
-        raise _At("bad_point", f"{at}.n", f"name {show(name_part)} is {kind(name_part)}, "
-                                          "not a string")
+        raise _At(
+            "bad_point", f"{at}.n", f"name {show(name_part)} is {kind(name_part)}, not a string"
+        )
     key = base["bn"] + name_part
     if not key:
         raise _At("missing_field", f"{at}.n", "record has no name (neither bn nor n)")
@@ -186,10 +200,14 @@ def _record(record: dict, index: int, base: dict, bad_base: dict, msg: Message,
     else:
         for other, what in (("vs", "string"), ("vb", "boolean"), ("vd", "data")):
             if other in record:
-                raise _At("not_number", f"{at}.{other}", f"{what} value "
-                                                         f"{show(record[other])} is not a "
-                                                         "number; only numeric values are "
-                                                         "stored")
+                raise _At(
+                    "not_number",
+                    f"{at}.{other}",
+                    f"{what} value "
+                    f"{show(record[other])} is not a "
+                    "number; only numeric values are "
+                    "stored",
+                )
         raise _At("missing_field", f"{at}.v", "record has no value (v or s)")
     # unit
     if "u" in record:

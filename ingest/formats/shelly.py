@@ -93,16 +93,20 @@ def decode(doc: object, msg: Message, times: Times, out: Decoded) -> None:
     levels = msg.topic.split("/")
     device = _device(msg, levels)
     if type(doc) is not dict:
-        out.reject("bad_shape", "$", f"payload {show(doc)} is {kind(doc)}, not a Shelly "
-                                     "status object")
+        out.reject(
+            "bad_shape", "$", f"payload {show(doc)} is {kind(doc)}, not a Shelly status object"
+        )
     elif levels[-2:] == ["events", "rpc"]:
         _notification(doc, device, msg, times, out)
     else:
         component = levels[-1]
         ctype = _component_type(component)
         if ctype is None:
-            out.reject("bad_shape", "topic", f"component {show(component)} carries no energy "
-                                             "readings; ignored")
+            out.reject(
+                "bad_shape",
+                "topic",
+                f"component {show(component)} carries no energy readings; ignored",
+            )
             return
         time_us = msg.received_us
         energy = doc.get("aenergy")
@@ -118,13 +122,11 @@ def decode(doc: object, msg: Message, times: Times, out: Decoded) -> None:
 def _notification(doc: dict, device: str, msg: Message, times: Times, out: Decoded) -> None:
     method = doc.get("method")
     if method not in _NOTIFY:
-        out.reject("bad_shape", "method", f"RPC method {show(method)} carries no status; "
-                                          "ignored")
+        out.reject("bad_shape", "method", f"RPC method {show(method)} carries no status; ignored")
         return
     params = doc.get("params")
     if type(params) is not dict:
-        out.reject("bad_shape", "params", f"params {show(params)} is {kind(params)}, not an "
-                                          "object")
+        out.reject("bad_shape", "params", f"params {show(params)} is {kind(params)}, not an object")
         return
     time_us = msg.received_us
     if "ts" in params:
@@ -139,17 +141,22 @@ def _notification(doc: dict, device: str, msg: Message, times: Times, out: Decod
             continue
         where = f"params.{component}"
         if type(status) is not dict:
-            out.reject("bad_shape", where, f"status {show(status)} is {kind(status)}, not an "
-                                           "object")
+            out.reject(
+                "bad_shape", where, f"status {show(status)} is {kind(status)}, not an object"
+            )
             continue
         _component(status, ctype, component, f"{where}.", device, time_us, out)
     if not out.keys and not out.rejections:
-        out.reject("bad_shape", "params", f"{method} carries no energy reading (params: "
-                                          f"{show(sorted(params)[:8])}); ignored")
+        out.reject(
+            "bad_shape",
+            "params",
+            f"{method} carries no energy reading (params: {show(sorted(params)[:8])}); ignored",
+        )
 
 
-def _component(status: dict, ctype: str, component: str, where: str, device: str,
-               time_us: int, out: Decoded) -> None:
+def _component(
+    status: dict, ctype: str, component: str, where: str, device: str, time_us: int, out: Decoded
+) -> None:
     before = len(out.keys) + len(out.rejections)
     for path, name, unit_name in FIELDS[ctype]:
         field = where + ".".join(path)

@@ -58,8 +58,9 @@ def device_of(msg: Message) -> str:
 def decode(doc: object, msg: Message, times: Times, out: Decoded) -> None:
     """Decode a parsed Tasmota SENSOR payload into ``out``."""
     if type(doc) is not dict:
-        out.reject("bad_shape", "$", f"payload {show(doc)} is {kind(doc)}, not a Tasmota "
-                                     "SENSOR object")
+        out.reject(
+            "bad_shape", "$", f"payload {show(doc)} is {kind(doc)}, not a Tasmota SENSOR object"
+        )
         return
     time_us = None
     if "Time" in doc:
@@ -76,15 +77,20 @@ def decode(doc: object, msg: Message, times: Times, out: Decoded) -> None:
             _channels(energy, "Total", f"{device}/energy_kwh", UNITS["kWh"], found)
             _channels(energy, "Power", f"{device}/power_kw", UNITS["W"], found)
         else:
-            found.reject("bad_shape", "ENERGY", f"ENERGY {show(energy)} is {kind(energy)}, "
-                                                "not an object")
+            found.reject(
+                "bad_shape", "ENERGY", f"ENERGY {show(energy)} is {kind(energy)}, not an object"
+            )
     temp_unit = doc.get("TempUnit", "C")
     for sensor, fields in doc.items():
         if type(fields) is dict and "Temperature" in fields and sensor not in _SKIPPED_SENSORS:
             _sensor(sensor, fields, temp_unit, device, found)
     if not found.keys and not found.rejections:
-        out.reject("bad_shape", "$", f"SENSOR message has no ENERGY.Total, ENERGY.Power or "
-                                     f"sensor Temperature (fields: {show(sorted(doc)[:8])})")
+        out.reject(
+            "bad_shape",
+            "$",
+            f"SENSOR message has no ENERGY.Total, ENERGY.Power or "
+            f"sensor Temperature (fields: {show(sorted(doc)[:8])})",
+        )
         return
     for key, value, unit in zip(found.keys, found.values, found.units, strict=True):
         out.add(key, time_us, value, unit)
@@ -110,15 +116,28 @@ def _sensor(sensor: str, fields: dict, temp_unit: object, device: str, found: De
     except Bad as bad:
         found.reject(bad.code, "TempUnit", bad.reason)
         return
-    _reading(f"{device}/{sensor}/temp_air", fields["Temperature"], unit,
-             f"{sensor}.Temperature", found, sensor)
+    _reading(
+        f"{device}/{sensor}/temp_air",
+        fields["Temperature"],
+        unit,
+        f"{sensor}.Temperature",
+        found,
+        sensor,
+    )
     if "Humidity" in fields:
-        _reading(f"{device}/{sensor}/humidity", fields["Humidity"], UNITS["%"],
-                 f"{sensor}.Humidity", found, sensor)
+        _reading(
+            f"{device}/{sensor}/humidity",
+            fields["Humidity"],
+            UNITS["%"],
+            f"{sensor}.Humidity",
+            found,
+            sensor,
+        )
 
 
-def _reading(key: str, value: object, unit: Unit, field: str, found: Decoded,
-             key_field: str = "topic") -> None:
+def _reading(
+    key: str, value: object, unit: Unit, field: str, found: Decoded, key_field: str = "topic"
+) -> None:
     try:
         check_key(key)
     except Bad as bad:
