@@ -107,7 +107,8 @@ def bare_copy(url: str, pid: np.ndarray, t: np.ndarray, v: np.ndarray) -> float:
 
 
 def _publish_part(host: str, port: int, msgs: list[tuple[str, bytes]]) -> None:
-    publish(host, port, msgs, timeout=600)
+    for i in range(0, len(msgs), 10_000):  # a fresh client per 10,000 keeps paho's queues short
+        publish(host, port, msgs[i : i + 10_000], timeout=600)
 
 
 def prequeue(host: str, port: int, msgs: list[tuple[str, bytes]], procs: int = 2) -> None:

@@ -52,14 +52,19 @@ def _now_us() -> int:
 class Inbox:
     """Bounded FIFO from paho's network thread to the batcher, cheaper than queue.Queue.
 
-    :meth:`put` blocks while ``maxsize`` items wait (backpressure: paho then stops reading
-    the socket); :meth:`take_all` returns everything waiting, or waits up to ``timeout``
-    seconds for something. Locks are only touched when one side has to wait.
+    :meth:`put` blocks while ``maxsize`` items or ``max_bytes`` payload bytes wait
+    (backpressure: paho then stops reading the socket); :meth:`take_all` returns everything
+    waiting, or waits up to ``timeout`` seconds for something. Locks are only touched when
+    one side has to wait.
     """
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, max_bytes: int = 1 << 62) -> None:
         self._items: collections.deque[Any] = collections.deque()
         self._max = maxsize
+        self._max_bytes = max_bytes
+        # One writer each (paho's thread adds, the batcher subtracts): no lock needed.
+        self._bytes_in = 0
+        self._bytes_out = 0
         self._not_empty = threading.Event()
         self._not_full = threading.Event()
         self._not_full.set()
@@ -67,11 +72,15 @@ class Inbox:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: Any) -> None:
-        while len(self._items) >= self._max:
+    def _full(self) -> bool:
+        return len(self._items) >= self._max or self._bytes_in - self._bytes_out >= self._max_bytes
+
+    def put(self, item: Any, size: int = 0) -> None:
+        while self._full():
             self._not_full.clear()
-            if len(self._items) >= self._max:
+            if self._full():
                 self._not_full.wait(0.1)
+        self._bytes_in += size
         self._items.append(item)
         if not self._not_empty.is_set():
             self._not_empty.set()
@@ -88,6 +97,7 @@ class Inbox:
                 out.append(items.popleft())
         except IndexError:
             pass
+        self._bytes_out += sum([len(m.payload) for m in out if type(m) is Message])
         if out and not self._not_full.is_set():
             self._not_full.set()
         return out
@@ -104,7 +114,7 @@ class Collector:
             s.topic_prefix
         )
         self.decoder = Decoder(routes, naive_tz=s.service_tz, max_payload_bytes=s.max_payload_bytes)
-        self.inbox = Inbox(s.queue_max_messages)
+        self.inbox = Inbox(s.queue_max_messages, s.queue_max_bytes)
         self.ready: queue.Queue[Any] = queue.Queue(maxsize=s.writers + 1)
         self.generation = 0
         self._stopping = threading.Event()
@@ -183,8 +193,10 @@ class Collector:
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", "replace")  # noqa: SLF001 (no public raw topic)
         # Blocks when the queue is full: that is the backpressure.
+        payload = msg.payload
         self.inbox.put(
-            Message(topic, msg.payload, _now_us(), msg.mid, msg.qos, self.generation, bool(msg.dup))
+            Message(topic, payload, _now_us(), msg.mid, msg.qos, self.generation, bool(msg.dup)),
+            len(payload),
         )
 
     # --- pipeline ---------------------------------------------------------------------------

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     )
     flush_interval_s: float = Field(0.5, gt=0, description="longest wait before a partial batch")
     queue_max_messages: int = Field(20000, ge=10, description="bounded in-memory message queue")
+    queue_max_bytes: int = Field(
+        64 << 20, ge=1 << 20, description="bounded queue: payload bytes held in memory at most"
+    )
     max_payload_bytes: int = Field(1 << 20, ge=64)
     max_future_s: float = Field(300.0, ge=0, description="reject readings further in the future")
     max_age_s: float = Field(

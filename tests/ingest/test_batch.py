@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import orjson
 import pytest
 
 from ingest.batch import BatchBuilder, Message, as_arrays
+from ingest.collector import Inbox
 from ingest.formats import Decoder, default_routes
 from store.registry import PointInfo
 
@@ -116,3 +119,18 @@ def test_undecodable_message_is_one_dead_letter() -> None:
     (letter,) = batch.dead_letters
     assert letter.payload == b"\xff\xfe" and letter.dup and letter.format == "canonical"
     assert letter.errors[0]["code"] == "bad_json" and not batch.point_ids
+
+
+def test_inbox_bounds_messages_and_bytes() -> None:
+    inbox = Inbox(maxsize=3, max_bytes=10)
+    m = Message("t", b"x" * 6, 0)
+    inbox.put(m, 6)
+    inbox.put(m, 6)  # 12 bytes now: the next put must wait for the consumer
+    blocked = threading.Thread(target=inbox.put, args=(m, 6))
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive() and len(inbox) == 2
+    assert inbox.take_all(0.1) == [m, m]
+    blocked.join(2)
+    assert not blocked.is_alive() and inbox.take_all(0.1) == [m]
+    assert inbox.take_all(0.05) == []
