@@ -1,27 +1,27 @@
-"""The collector process: paho-mqtt network loop → bounded queue → batches → binary COPY.
-
-Three threads, each doing one thing:
+"""The collector: paho-mqtt network loop → bounded queue → batches → binary COPY.
 
 - paho's network thread receives messages and only enqueues them (bytes and ids);
-- the batcher decodes, checks and groups them (:class:`ingest.batch.BatchBuilder`);
-- the writer commits each batch (:class:`store.writer.ReadingWriter`) and only then
-  acknowledges its messages (QoS 1 manual ack), so a crash makes the broker redeliver what
-  was not committed, and the unique (point, time) key makes the redelivery change nothing.
+- a :class:`ingest.pipeline.Pipeline` decodes, checks and groups them, and commits each
+  batch with binary COPY; by default it runs in a second process (:mod:`ingest.worker`), so
+  that paho's thread has a core of its own;
+- after each commit the batch's messages are acknowledged (QoS 1 manual ack, one write for
+  the whole batch), so a crash makes the broker redeliver what was not committed, and the
+  unique (time, point) key makes the redelivery change nothing.
 
 Backpressure: when the database is slow or down the queue fills, ``on_message`` blocks, paho
 stops reading the socket and the broker keeps the messages (the session is persistent).
-The writer retries with backoff until the database is back.
+The pipeline retries the database with backoff until it is back.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
-import queue
+import multiprocessing as mp
 import ssl
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -29,78 +29,21 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from psycopg_pool import PoolTimeout
 
+import ingest.worker
 from ingest._paho import ack_qos1
-from ingest.batch import Batch, BatchBuilder, Message, as_arrays
-from ingest.formats import Decoder, default_routes, load_mappings
+from ingest.batch import Message
+from ingest.inbox import Inbox
 from ingest.metrics import Metrics
+from ingest.pipeline import STOP, Committed, Pipeline, make_decoder
 from jieneng.settings import Settings
 from store import db, maintenance
-from store.registry import PointDirectory
-from store.writer import ReadingWriter
 
 log = logging.getLogger(__name__)
-
-_STOP = object()
 
 
 def _now_us() -> int:
     return time.time_ns() // 1000
-
-
-class Inbox:
-    """Bounded FIFO from paho's network thread to the batcher, cheaper than queue.Queue.
-
-    :meth:`put` blocks while ``maxsize`` items or ``max_bytes`` payload bytes wait
-    (backpressure: paho then stops reading the socket); :meth:`take_all` returns everything
-    waiting, or waits up to ``timeout`` seconds for something. Locks are only touched when
-    one side has to wait.
-    """
-
-    def __init__(self, maxsize: int, max_bytes: int = 1 << 62) -> None:
-        self._items: collections.deque[Any] = collections.deque()
-        self._max = maxsize
-        self._max_bytes = max_bytes
-        # One writer each (paho's thread adds, the batcher subtracts): no lock needed.
-        self._bytes_in = 0
-        self._bytes_out = 0
-        self._not_empty = threading.Event()
-        self._not_full = threading.Event()
-        self._not_full.set()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def _full(self) -> bool:
-        return len(self._items) >= self._max or self._bytes_in - self._bytes_out >= self._max_bytes
-
-    def put(self, item: Any, size: int = 0) -> None:
-        while self._full():
-            self._not_full.clear()
-            if self._full():
-                self._not_full.wait(0.1)
-        self._bytes_in += size
-        self._items.append(item)
-        if not self._not_empty.is_set():
-            self._not_empty.set()
-
-    def take_all(self, timeout: float) -> list[Any]:
-        items = self._items
-        if not items:
-            self._not_empty.clear()
-            if not items:
-                self._not_empty.wait(timeout)
-        out = []
-        try:
-            while True:
-                out.append(items.popleft())
-        except IndexError:
-            pass
-        self._bytes_out += sum([len(m.payload) for m in out if type(m) is Message])
-        if out and not self._not_full.is_set():
-            self._not_full.set()
-        return out
 
 
 class Collector:
@@ -110,21 +53,13 @@ class Collector:
     def __init__(self, settings: Settings, *, metrics: Metrics | None = None) -> None:
         self.settings = s = settings
         self.metrics = metrics or Metrics()
-        routes = (load_mappings(s.mapping_file) if s.mapping_file else []) + default_routes(
-            s.topic_prefix
-        )
-        self.decoder = Decoder(routes, naive_tz=s.service_tz, max_payload_bytes=s.max_payload_bytes)
+        self.decoder = make_decoder(s)  # validates routes and mappings before anything starts
         self.inbox = Inbox(s.queue_max_messages, s.queue_max_bytes)
-        self.ready: queue.Queue[Any] = queue.Queue(maxsize=s.writers + 1)
         self.generation = 0
+        self.failed = False
         self._stopping = threading.Event()
         self._connected = threading.Event()
-        self.pool = db.make_pool(
-            s.database_url, application_name=f"jieneng-ingest:{s.client_id}", max_size=s.writers + 1
-        )
-        self.directory = PointDirectory(auto_register=s.auto_register)
         self.client = self._make_client()
-        self.writer: ReadingWriter | None = None
 
     # --- broker -----------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
@@ -199,87 +134,50 @@ class Collector:
             len(payload),
         )
 
-    # --- pipeline ---------------------------------------------------------------------------
-    def _with_db(self, what: str, fn: Callable[[psycopg.Connection], Any]) -> Any:
-        """Run ``fn`` with a pooled connection, retrying with backoff until it succeeds."""
-        delay = 0.2
-        while True:
-            try:
-                with self.pool.connection() as conn:
-                    return fn(conn)
-            except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
-                self.metrics.db_errors.inc()
-                log.warning("%s failed (%s); retrying in %.1f s", what, str(exc).strip(), delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-    def _resolve(self, keys: set[str], units: dict[str, str | None]) -> dict[str, Any]:
-        return self._with_db("point lookup", lambda c: self.directory.resolve(c, keys, units))
-
-    def _batcher(self) -> None:
-        s = self.settings
-        builder = BatchBuilder(
-            self.decoder,
-            self.directory.points,
-            self._resolve,
-            max_future_s=s.max_future_s,
-            max_age_s=s.max_age_s,
-        )
-        deadline = 0.0
-
-        def flush() -> None:
-            self.metrics.messages.inc(builder.batch.messages)
-            self.metrics.queue_depth.set(len(self.inbox))
-            self.ready.put(builder.take())
-
-        while True:
-            timeout = max(0.0, deadline - time.monotonic()) if builder.batch.messages else 0.5
-            for msg in self.inbox.take_all(timeout):
-                if msg is _STOP:
-                    if builder.batch.messages:
-                        flush()
-                    for _ in range(s.writers):
-                        self.ready.put(_STOP)
-                    return
-                if not builder.batch.messages:
-                    deadline = time.monotonic() + s.flush_interval_s
-                builder.add(msg)
-                b = builder.batch
-                if len(b) >= s.batch_size or b.messages >= s.batch_size:
-                    flush()
-            if builder.batch.messages and time.monotonic() >= deadline:
-                flush()
-
-    def _write(self, batch: Batch) -> None:
-        point_ids, times_us, values = as_arrays(batch)
-        assert self.writer is not None
-        writer = self.writer
-        result = self._with_db(
-            "write",
-            lambda c: writer.write(c, point_ids, times_us, values, None, batch.dead_letters),
-        )
+    # --- acknowledgement -------------------------------------------------------------------
+    def _committed(self, c: Committed) -> None:
+        """A batch is committed: acknowledge its messages and count what it did."""
         generation = self.generation
         # An older connection's packet ids mean nothing now: the broker resends those messages.
-        ack_qos1(
-            self.client, [mid for mid, qos, gen in batch.acks if qos == 1 and gen == generation]
-        )
+        ack_qos1(self.client, [mid for mid, qos, gen in c.acks if qos == 1 and gen == generation])
         m = self.metrics
+        m.messages.inc(c.messages)
         m.batches.inc()
-        m.written.inc(result.inserted)
-        m.duplicates.inc(result.duplicates)
-        m.dead_letters.inc(result.dead_letters)
-        for code, count in batch.rejected.items():
+        m.written.inc(c.inserted)
+        m.duplicates.inc(c.duplicates)
+        m.dead_letters.inc(c.dead_letters)
+        for code, count in c.rejected.items():
             m.rejected.labels(code).inc(count)
-        lag = (_now_us() - batch.first_received_us) / 1e6
+        lag = (_now_us() - c.first_received_us) / 1e6
         m.commit_lag.set(lag)
         m.commit_lag_hist.observe(lag)
 
-    def _writer_loop(self) -> None:
+    def _ship(self, messages: Connection) -> None:
+        """Split mode: send queued messages to the worker process in lists."""
         while True:
-            batch = self.ready.get()
-            if batch is _STOP:
-                return
-            self._write(batch)
+            items = self.inbox.take_all(0.5, limit=2000)
+            if items:
+                messages.send(items)
+                if items[-1] == STOP:
+                    return
+
+    def _results(self, results: Connection, started: threading.Event) -> None:
+        """Split mode: acknowledge what the worker committed; notice when it is gone."""
+        while True:
+            try:
+                item = results.recv()
+            except (EOFError, OSError):
+                break
+            if isinstance(item, Committed):
+                self._committed(item)
+            elif item == "db_error":
+                self.metrics.db_errors.inc()
+            elif item == "ready":
+                started.set()
+        if not self._stopping.is_set():
+            log.error("the worker process ended unexpectedly; stopping")
+            self.failed = True
+            self._stopping.set()
 
     def _maintenance_loop(self) -> None:
         s = self.settings
@@ -302,38 +200,61 @@ class Collector:
             log.info("counters", extra={"data": self.metrics.snapshot()})
 
     # --- lifecycle --------------------------------------------------------------------------
+    def _start_pipeline(self) -> tuple[list[threading.Thread], Callable[[], None]]:
+        """Start decoding and writing (in a worker process by default); return the threads to
+        join on stop and a function that waits for the rest."""
+        s = self.settings
+        if not s.split_process:
+            pipeline = Pipeline(
+                s, self.inbox.take_all, self._committed, db_error=self.metrics.db_errors.inc
+            )
+            pipeline.start()
+            return [], pipeline.join
+        ctx = mp.get_context("spawn")
+        msg_recv, msg_send = ctx.Pipe(duplex=False)
+        res_recv, res_send = ctx.Pipe(duplex=False)
+        worker = ctx.Process(
+            target=ingest.worker.run, args=(s, msg_recv, res_send), name="jieneng-ingest-worker"
+        )
+        worker.start()
+        msg_recv.close()
+        res_send.close()
+        started = threading.Event()
+        results = threading.Thread(
+            target=self._results, args=(res_recv, started), name="results", daemon=True
+        )
+        results.start()
+        while not started.wait(0.1):
+            if not worker.is_alive():
+                raise RuntimeError(f"the worker process exited with code {worker.exitcode}")
+        shipper = threading.Thread(target=self._ship, args=(msg_send,), name="ship", daemon=True)
+        shipper.start()
+
+        def finish() -> None:
+            results.join()
+            worker.join(10)
+
+        return [shipper], finish
+
     def run(self, *, ready: threading.Event | None = None) -> None:
         """Run until :meth:`stop`; committed batches are acknowledged before returning."""
         s = self.settings
-        self.pool.wait(timeout=60.0)
-        with self.pool.connection() as conn:
-            self.writer = ReadingWriter(db.backend(conn), collector=s.client_id)
-            n = self.directory.load(conn)
         log.info(
             "starting collector",
             extra={
                 "data": {
                     "client_id": s.client_id,
                     "broker": f"{s.broker_host}:{s.broker_port}",
-                    "backend": self.writer.backend,
-                    "points": n,
                     "share_group": s.share_group,
+                    "split_process": s.split_process,
                 }
             },
         )
+        threads, finish = self._start_pipeline()
         if s.metrics_port:
             self.metrics.serve(s.metrics_port, s.metrics_host)
-        threads = [threading.Thread(target=self._batcher, name="batcher", daemon=True)]
-        threads += [
-            threading.Thread(target=self._writer_loop, name=f"writer-{i}", daemon=True)
-            for i in range(s.writers)
-        ]
-        background = [
-            threading.Thread(target=self._maintenance_loop, name="maintenance", daemon=True),
-            threading.Thread(target=self._log_loop, name="log", daemon=True),
-        ]
-        for t in threads + background:
-            t.start()
+        for target, name in ((self._maintenance_loop, "maintenance"), (self._log_loop, "log")):
+            threading.Thread(target=target, name=name, daemon=True).start()
         props = None
         if s.mqtt_protocol == "5":
             props = Properties(PacketTypes.CONNECT)
@@ -355,12 +276,12 @@ class Collector:
         finally:
             # Stop taking messages, commit and acknowledge what we hold, then leave.
             self.client.on_message = None
-            self.inbox.put(_STOP)
+            self.inbox.put(STOP)
             for t in threads:
                 t.join()
+            finish()
             self.client.disconnect()
             self.client.loop_stop()
-            self.pool.close()
             log.info("collector stopped", extra={"data": self.metrics.snapshot()})
 
     def stop(self) -> None:

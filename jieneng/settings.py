@@ -80,7 +80,15 @@ class Settings(BaseSettings):
     mapping_file: Path | None = Field(None, description="YAML file of declarative topic mappings")
 
     # --- collector -------------------------------------------------------------------------
-    batch_size: int = Field(5000, ge=1, description="readings per database transaction (max)")
+    batch_size: int = Field(
+        20000,
+        ge=1,
+        description="readings per database transaction (max): each commit waits"
+        " for a WAL flush, so fewer, larger commits write faster",
+    )
+    split_process: bool = Field(
+        True, description="decode and write in a second process, beside paho's network thread"
+    )
     writers: int = Field(
         2, ge=1, le=16, description="parallel writer connections (batches commit independently)"
     )

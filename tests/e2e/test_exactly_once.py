@@ -62,13 +62,14 @@ def collector(tmp_path: Path, database: Database, broker: Broker, tag: str,
                             prefix=tag, **kw)
 
 
+@pytest.mark.parametrize("split_process", [True, False], ids=["2-process", "1-process"])
 def test_mixed_formats_100k_then_republish(
-    tmp_path: Path, database: Database, broker: Broker
+    tmp_path: Path, database: Database, broker: Broker, split_process: bool
 ) -> None:
     tag = make_tag()
     stream = mixed_stream(tag)
     assert sum(stream.readings) == len(stream.expected) == 100_000
-    proc = collector(tmp_path, database, broker, tag).start()
+    proc = collector(tmp_path, database, broker, tag, split_process=split_process).start()
     try:
         publish(broker.host, broker.port, stream.messages)
         settle(database, tag, 100_000)

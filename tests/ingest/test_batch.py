@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from ingest.batch import BatchBuilder, Message, as_arrays
-from ingest.collector import Inbox
 from ingest.formats import Decoder, default_routes
+from ingest.inbox import Inbox
 from store.registry import PointInfo
 
 NOW_US = 1_795_392_000_000_000  # 2026-11-23T00:00:00Z
