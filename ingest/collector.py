@@ -155,7 +155,7 @@ class Collector:
     def _ship(self, messages: Connection) -> None:
         """Split mode: send queued messages to the worker process in lists."""
         while True:
-            items = self.inbox.take_all(0.5, limit=2000)
+            items = self.inbox.take_all(0.5, limit=500)
             if items:
                 messages.send(items)
                 if items[-1] == STOP:
