@@ -157,7 +157,10 @@ class Collector:
         while True:
             items = self.inbox.take_all(0.5, limit=500)
             if items:
-                messages.send(items)
+                try:
+                    messages.send(items)
+                except OSError:  # the worker is gone; _results stops the collector
+                    return
                 if items[-1] == STOP:
                     return
 
@@ -276,7 +279,7 @@ class Collector:
         finally:
             # Stop taking messages, commit and acknowledge what we hold, then leave.
             self.client.on_message = None
-            self.inbox.put(STOP)
+            self.inbox.put(STOP, force=True)
             for t in threads:
                 t.join()
             finish()

@@ -33,8 +33,9 @@ class Inbox:
     def _full(self) -> bool:
         return len(self._items) >= self._max or self._bytes_in - self._bytes_out >= self._max_bytes
 
-    def put(self, item: Any, size: int = 0) -> None:
-        while self._full():
+    def put(self, item: Any, size: int = 0, *, force: bool = False) -> None:
+        """Append ``item``; wait while the inbox is full, unless ``force`` (for a sentinel)."""
+        while not force and self._full():
             self._not_full.clear()
             if self._full():
                 self._not_full.wait(0.1)

@@ -136,6 +136,8 @@ def ingest() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     collector.run()
+    if collector.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

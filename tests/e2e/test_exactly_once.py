@@ -7,6 +7,8 @@ TimescaleDB. Each test uses its own topic prefix and point keys in a database of
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import threading
 import time
 import uuid
@@ -201,4 +203,34 @@ def test_hostile_payloads_go_to_dead_letters(
         assert count(database, tag) == len(good)
         assert proc.proc is not None and proc.proc.poll() is None
     finally:
+        assert proc.stop() == 0, proc.log()
+
+
+def test_worker_process_death_stops_the_collector_and_nothing_is_lost(
+    tmp_path: Path, database: Database, broker: Broker
+) -> None:
+    """kill -9 of the decoding/writing worker: the collector exits non-zero (its supervisor
+    restarts it) and the broker redelivers what was not committed."""
+    tag = make_tag()
+    stream = mixed_stream(tag)
+    proc = collector(tmp_path, database, broker, tag).start()
+    done = threading.Event()
+    publisher = threading.Thread(target=_publish_slowly, args=(broker, stream, 4.0, done))
+    publisher.start()
+    try:
+        wait_for(lambda: count(database, tag) > 20_000, timeout=60, interval=0.05,
+                 what="rows to arrive")
+        assert proc.proc is not None
+        children = Path(f"/proc/{proc.proc.pid}/task/{proc.proc.pid}/children").read_text()
+        workers = [int(p) for p in children.split()]
+        assert workers
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        assert proc.proc.wait(30) == 1
+        proc.start()
+        publisher.join()
+        settle(database, tag, 100_000)
+        assert stored(database, tag) == stream.expected
+    finally:
+        done.wait(60)
         assert proc.stop() == 0, proc.log()
