@@ -42,6 +42,11 @@ from store import db, maintenance
 log = logging.getLogger(__name__)
 
 
+#: How long a stopping collector waits for its last commits before giving up on them
+#: (they were not acknowledged, so the broker redelivers them).
+SHUTDOWN_S = 30.0
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -156,13 +161,17 @@ class Collector:
         """Split mode: send queued messages to the worker process in lists."""
         while True:
             items = self.inbox.take_all(0.5, limit=500)
-            if items:
-                try:
-                    messages.send(items)
-                except OSError:  # the worker is gone; _results stops the collector
-                    return
-                if items[-1] == STOP:
-                    return
+            if not items:
+                continue
+            stop = STOP in items
+            if stop:  # a message paho was still handing over may follow the sentinel: unacked
+                items = items[: items.index(STOP) + 1]
+            try:
+                messages.send(items)
+            except OSError:  # the worker is gone; _results stops the collector
+                return
+            if stop:
+                return
 
     def _results(self, results: Connection, started: threading.Event) -> None:
         """Split mode: acknowledge what the worker committed; notice when it is gone."""
@@ -177,10 +186,15 @@ class Collector:
                 self.metrics.db_errors.inc()
             elif item == "ready":
                 started.set()
+            elif isinstance(item, tuple) and item[0] == "fatal":
+                log.error("the worker process failed: %s", item[1])
         if not self._stopping.is_set():
-            log.error("the worker process ended unexpectedly; stopping")
-            self.failed = True
-            self._stopping.set()
+            self._fail("the worker process ended unexpectedly")
+
+    def _fail(self, why: str) -> None:
+        log.error("%s; stopping (exit code 1)", why)
+        self.failed = True
+        self._stopping.set()
 
     def _maintenance_loop(self) -> None:
         s = self.settings
@@ -209,10 +223,21 @@ class Collector:
         s = self.settings
         if not s.split_process:
             pipeline = Pipeline(
-                s, self.inbox.take_all, self._committed, db_error=self.metrics.db_errors.inc
+                s,
+                self.inbox.take_all,
+                self._committed,
+                db_error=self.metrics.db_errors.inc,
+                fatal=lambda why: self._fail(f"the ingest pipeline failed: {why}"),
             )
             pipeline.start()
-            return [], pipeline.join
+
+            def join_threads() -> None:
+                deadline = time.monotonic() + SHUTDOWN_S
+                for t in pipeline.threads:  # daemon threads: abandoned after the deadline
+                    t.join(max(0.0, deadline - time.monotonic()))
+                pipeline.pool.close()
+
+            return [], join_threads
         ctx = mp.get_context("spawn")
         msg_recv, msg_send = ctx.Pipe(duplex=False)
         res_recv, res_send = ctx.Pipe(duplex=False)
@@ -234,7 +259,10 @@ class Collector:
         shipper.start()
 
         def finish() -> None:
-            results.join()
+            results.join(SHUTDOWN_S)
+            if worker.is_alive():  # e.g. still retrying a database that is down
+                log.warning("worker still busy after %.0f s; terminating it", SHUTDOWN_S)
+                worker.terminate()
             worker.join(10)
 
         return [shipper], finish
@@ -253,9 +281,9 @@ class Collector:
                 }
             },
         )
-        threads, finish = self._start_pipeline()
         if s.metrics_port:
             self.metrics.serve(s.metrics_port, s.metrics_host)
+        threads, finish = self._start_pipeline()
         for target, name in ((self._maintenance_loop, "maintenance"), (self._log_loop, "log")):
             threading.Thread(target=target, name=name, daemon=True).start()
         props = None
@@ -263,15 +291,15 @@ class Collector:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = s.session_expiry_s
             props.ReceiveMaximum = 65535
-        self.client.connect_async(
-            s.broker_host,
-            s.broker_port,
-            keepalive=s.keepalive_s,
-            clean_start=False if s.mqtt_protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-            properties=props,
-        )
-        self.client.loop_start()
         try:
+            self.client.connect_async(
+                s.broker_host,
+                s.broker_port,
+                keepalive=s.keepalive_s,
+                clean_start=False if s.mqtt_protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                properties=props,
+            )
+            self.client.loop_start()
             if ready is not None:
                 self._connected.wait()
                 ready.set()
@@ -281,8 +309,9 @@ class Collector:
             self.client.on_message = None
             self.inbox.put(STOP, force=True)
             for t in threads:
-                t.join()
+                t.join(SHUTDOWN_S)
             finish()
+            self.inbox.close()  # paho's thread may wait in put(): let it go
             self.client.disconnect()
             self.client.loop_stop()
             log.info("collector stopped", extra={"data": self.metrics.snapshot()})

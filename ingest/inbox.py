@@ -26,6 +26,13 @@ class Inbox:
         self._not_empty = threading.Event()
         self._not_full = threading.Event()
         self._not_full.set()
+        self._closed = False
+
+    def close(self) -> None:
+        """From now on :meth:`put` drops items instead of waiting (shutdown: what is dropped
+        was not acknowledged, so the broker redelivers it)."""
+        self._closed = True
+        self._not_full.set()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -36,6 +43,8 @@ class Inbox:
     def put(self, item: Any, size: int = 0, *, force: bool = False) -> None:
         """Append ``item``; wait while the inbox is full, unless ``force`` (for a sentinel)."""
         while not force and self._full():
+            if self._closed:
+                return
             self._not_full.clear()
             if self._full():
                 self._not_full.wait(0.1)

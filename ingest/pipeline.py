@@ -73,11 +73,13 @@ class Pipeline:
         committed: Callable[[Committed], None],
         *,
         db_error: Callable[[], None] = lambda: None,
+        fatal: Callable[[str], None] = lambda why: None,
     ) -> None:
         self.settings = s = settings
         self.take = take
         self.committed = committed
         self.db_error = db_error
+        self.fatal = fatal
         self.decoder = make_decoder(s)
         self.ready: queue.Queue[Any] = queue.Queue(maxsize=s.writers + 1)
         self.pool = db.make_pool(
@@ -94,14 +96,29 @@ class Pipeline:
             self.writer = ReadingWriter(db.backend(conn), collector=self.settings.client_id)
             n = self.directory.load(conn)
         log.info("pipeline ready", extra={"data": {"backend": self.writer.backend, "points": n}})
-        self.threads = [threading.Thread(target=self._batcher, name="batcher", daemon=True)]
+        self.threads = [
+            threading.Thread(target=self._guard(self._batcher), name="batcher", daemon=True)
+        ]
         self.threads += [
-            threading.Thread(target=self._writer_loop, name=f"writer-{i}", daemon=True)
+            threading.Thread(target=self._guard(self._writer_loop), name=f"writer-{i}", daemon=True)
             for i in range(self.settings.writers)
         ]
         for t in self.threads:
             t.start()
         return self.writer.backend
+
+    def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
+        """An unexpected error must stop the collector (its supervisor restarts it), not leave
+        it alive and storing nothing; what was not committed is not acknowledged."""
+
+        def run() -> None:
+            try:
+                loop()
+            except Exception as exc:
+                log.critical("ingest pipeline failed", exc_info=True)
+                self.fatal(f"{type(exc).__name__}: {exc}")
+
+        return run
 
     def join(self) -> None:
         for t in self.threads:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 def run(settings: Settings, messages: Connection, results: Connection) -> None:
     """Entry point of the worker process (multiprocessing, spawn)."""
     logs.setup(settings.log_format)
+    # Stopping is the receiving process's job (it sends STOP, or its pipe closes): a signal
+    # sent to the whole process group must not cut a commit short here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     parent = os.getppid()
     lock = threading.Lock()
     gone = threading.Event()
@@ -54,7 +59,12 @@ def run(settings: Settings, messages: Connection, results: Connection) -> None:
         os._exit(0)  # orphaned, maybe stuck retrying the database: nothing held is acked
 
     threading.Thread(target=watchdog, name="watchdog", daemon=True).start()
-    pipeline = Pipeline(settings, take, send, db_error=lambda: send("db_error"))
+
+    def fatal(why: str) -> None:
+        send(("fatal", why))
+        os._exit(1)
+
+    pipeline = Pipeline(settings, take, send, db_error=lambda: send("db_error"), fatal=fatal)
     pipeline.start()
     send("ready")
     pipeline.join()

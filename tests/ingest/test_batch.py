@@ -134,3 +134,16 @@ def test_inbox_bounds_messages_and_bytes() -> None:
     blocked.join(2)
     assert not blocked.is_alive() and inbox.take_all(0.1) == [m]
     assert inbox.take_all(0.05) == []
+
+
+def test_closed_inbox_drops_instead_of_waiting() -> None:
+    inbox = Inbox(maxsize=1)
+    m = Message("t", b"x", 0)
+    inbox.put(m, 1)
+    blocked = threading.Thread(target=inbox.put, args=(m, 1))
+    blocked.start()
+    blocked.join(0.2)
+    assert blocked.is_alive()
+    inbox.close()  # shutdown: paho's thread must not stay stuck in on_message
+    blocked.join(2)
+    assert not blocked.is_alive() and inbox.take_all(0.1) == [m]
