@@ -25,7 +25,6 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -122,6 +121,7 @@ class Collector:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
+        self.generation += 1  # packet ids of the lost connection must not be acknowledged
         self.metrics.connected.set(0)
         self._connected.clear()
         if not self._stopping.is_set():
@@ -208,8 +208,8 @@ class Collector:
                         partitions_ahead_months=s.partitions_ahead_months,
                         retention_days=s.retention_days,
                     )
-            except psycopg.Error as exc:
-                log.warning("maintenance failed: %s", exc)
+            except Exception:  # keep the upkeep going; say why it failed
+                log.exception("maintenance failed")
 
     def _log_loop(self) -> None:
         while not self._stopping.wait(self.settings.log_interval_s):

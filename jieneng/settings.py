@@ -135,6 +135,15 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _age_within_retention(self) -> Settings:
+        if self.retention_days is not None and self.max_age_s > self.retention_days * 86400:
+            raise ValueError(
+                f"max_age_s: readings up to {self.max_age_s:.0f} s old are accepted but"
+                f" retention_days={self.retention_days} drops them; lower max_age_s"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _shared_needs_v5(self) -> Settings:
         if self.share_group and self.mqtt_protocol != "5":
             raise ValueError("share_group: shared subscriptions need mqtt_protocol '5'")

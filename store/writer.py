@@ -90,6 +90,18 @@ def dedup(point_ids: np.ndarray, times_us: np.ndarray) -> np.ndarray:
     return np.sort(order[first])
 
 
+def day_ranges(times_us: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) time of each UTC day present in ``times_us``: one late reading then
+    invalidates its own day of rollups, not everything between it and now."""
+    days = times_us // 86_400_000_000
+    order = np.argsort(days, kind="stable")
+    d, t = days[order], times_us[order]
+    starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+    lo = np.minimum.reduceat(t, starts)
+    hi = np.maximum.reduceat(t, starts)
+    return list(zip(lo.tolist(), hi.tolist(), strict=True))
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A refused message (or the refused part of one) as it goes into ``dead_letters``."""
@@ -195,10 +207,11 @@ class ReadingWriter:
                     if buf:
                         inserted = self._stage(conn, buf) if staged else self._copy(conn, buf)
                         if self.backend == "postgres":
-                            conn.execute(
-                                "INSERT INTO rollup_invalidations (lo, hi) VALUES (%s, %s)",
-                                (_utc(lo), _utc(hi)),
-                            )
+                            with conn.cursor() as cur:
+                                cur.executemany(
+                                    "INSERT INTO rollup_invalidations (lo, hi) VALUES (%s, %s)",
+                                    [(_utc(a), _utc(b)) for a, b in day_ranges(times_us)],
+                                )
                     if dead_letters:
                         self._dead_letters(conn, dead_letters)
                 break

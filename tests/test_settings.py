@@ -48,3 +48,9 @@ def test_bad_settings_name_the_field(kwargs: dict[str, object], message: str) ->
 def test_unknown_setting_is_refused() -> None:
     with pytest.raises(ValidationError, match="batch_sise"):
         Settings(batch_sise=5)  # type: ignore[call-arg]
+
+
+def test_accepted_age_must_fit_the_retention() -> None:
+    with pytest.raises(ValidationError, match="max_age_s: .* retention_days=30"):
+        Settings(retention_days=30)
+    assert Settings(retention_days=30, max_age_s=29 * 86400).retention_days == 30

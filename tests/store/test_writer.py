@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from store import maintenance
-from store.writer import DeadLetter, ReadingWriter, copy_buffer, dedup
+from store.writer import DeadLetter, ReadingWriter, copy_buffer, day_ranges, dedup
 from tests.fix_db import Database
 
 NOW_US = int(dt.datetime(2026, 11, 20, tzinfo=dt.UTC).timestamp() * 1e6)
@@ -170,3 +170,13 @@ def test_maintenance_runs(database: Database) -> None:
             "SELECT value FROM store_meta WHERE key = 'rollups_refreshed_at'"
         ).fetchone()
     assert refreshed is not None
+
+
+@given(st.lists(st.integers(0, 10 * 86_400_000_000), min_size=1, max_size=50))
+def test_day_ranges_cover_every_reading_by_day(times: list[int]) -> None:
+    ranges = day_ranges(np.array(times, dtype=np.int64))
+    days = sorted({t // 86_400_000_000 for t in times})
+    assert [lo // 86_400_000_000 for lo, _ in ranges] == days
+    for lo, hi in ranges:
+        inside = [t for t in times if t // 86_400_000_000 == lo // 86_400_000_000]
+        assert (lo, hi) == (min(inside), max(inside))
