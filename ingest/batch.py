@@ -46,6 +46,21 @@ class Batch:
     def __len__(self) -> int:
         return len(self.point_ids)
 
+    def merge(self, other: Batch) -> None:
+        """Append ``other`` to this batch (to commit both in one transaction)."""
+        self.point_ids += other.point_ids
+        self.times_us += other.times_us
+        self.values += other.values
+        self.dead_letters += other.dead_letters
+        self.acks += other.acks
+        for code, count in other.rejected.items():
+            self.rejected[code] = self.rejected.get(code, 0) + count
+        if other.messages and (
+            not self.messages or other.first_received_us < self.first_received_us
+        ):
+            self.first_received_us = other.first_received_us
+        self.messages += other.messages
+
 
 Resolver = Callable[[set[str], dict[str, str | None]], dict[str, PointInfo | str]]
 

@@ -194,4 +194,18 @@ class Pipeline:
             batch = self.ready.get()
             if batch is STOP:
                 return
+            # Backlogged: commit the waiting batches together (each commit waits for a WAL
+            # flush, so fewer commits write faster).
+            stop = False
+            while len(batch) < 4 * self.settings.batch_size:
+                try:
+                    more = self.ready.get_nowait()
+                except queue.Empty:
+                    break
+                if more is STOP:
+                    stop = True
+                    break
+                batch.merge(more)
             self._write(batch)
+            if stop:
+                return
