@@ -77,8 +77,9 @@ class Decoded:
         where the payload had no time and the receive time should be used.
     values : list of float
         Values already converted to the canonical unit in ``units`` (finite floats).
-    units : list of str
-        Canonical unit of each value (see :data:`ingest.units.CANONICAL`).
+    units : list of str or None
+        Canonical unit of each value (see :data:`ingest.units.CANONICAL`), or None where the
+        payload gave no unit (the point's registered unit applies).
     rejections : list of Rejection
         What was refused in this message; valid readings of the same message are kept.
     """
@@ -86,10 +87,10 @@ class Decoded:
     keys: list[str] = field(default_factory=list)
     times_us: list[int | None] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
-    units: list[str] = field(default_factory=list)
+    units: list[str | None] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
-    def add(self, key: str, time_us: int | None, value: float, unit: str) -> None:
+    def add(self, key: str, time_us: int | None, value: float, unit: str | None) -> None:
         self.keys.append(key)
         self.times_us.append(time_us)
         self.values.append(value)

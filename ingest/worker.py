@@ -17,7 +17,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ingest.pipeline import STOP, Committed, Pipeline
+from ingest.pipeline import STOP, Pipeline
 from jieneng import logs
 from jieneng.settings import Settings
 
@@ -68,7 +68,3 @@ def run(settings: Settings, messages: Connection, results: Connection) -> None:
     pipeline.start()
     send("ready")
     pipeline.join()
-
-
-def is_committed(item: object) -> bool:
-    return isinstance(item, Committed)

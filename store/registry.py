@@ -57,7 +57,8 @@ class PointDirectory:
                     "SELECT key, id, unit FROM points WHERE key = ANY(%s)", (ask,)
                 ).fetchall()
                 for key, pid, unit in rows:
-                    self.points[key] = out[key] = PointInfo(pid, unit)  # type: ignore[assignment]
+                    info = PointInfo(pid, unit)
+                    self.points[key] = out[key] = info
                     self._unknown.pop(key, None)
                 for key in ask:
                     if key in out:

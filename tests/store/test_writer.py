@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -109,17 +110,13 @@ def test_dead_letters_stored_once(database: Database) -> None:
                 np.array([]),
                 np.array([]),
                 np.array([]),
-                dead_letters=[DeadLetter(**{**_fields(letter), "dup": dup})],
+                dead_letters=[dataclasses.replace(letter, dup=dup)],
             )
         row = conn.execute(
             "SELECT count(*), max(seen_count), (array_agg(payload))[1] FROM dead_letters"
             " WHERE topic = 't/x'"
         ).fetchone()
     assert row == (1, 1, b"\x00\xffnot json")  # the redelivered copy (dup) is not counted
-
-
-def _fields(letter: DeadLetter) -> dict[str, object]:
-    return {k: getattr(letter, k) for k in letter.__slots__}
 
 
 def test_rollups_equal_raw_aggregates(database: Database, points: list[int]) -> None:
