@@ -12,7 +12,11 @@ to its last committed row.
 - ``single_msgs_per_s``: one reading per QoS 1 message; ``single_ratio_vs_paho``: against a
   bare paho subscriber (QoS 1, persistent session) that only counts the same messages.
 - ``shared2_speedup``: two collectors on one MQTT 5 shared subscription vs one collector.
-- ``peak_rss_mb``: peak resident memory of a collector (its two processes, VmHWM added up).
+- ``peak_rss_mb``: peak resident memory of a collector (its processes, VmHWM added up).
+
+The machine's speed drifts by tens of percent over minutes, so each of ``--rounds`` rounds
+(3; 1 with ``--quick``) measures a baseline and then the collector on the same work, each after
+a ``CHECKPOINT``; the figures are medians over rounds, ratios taken within each round.
 
 Run ``python bench/ingest.py --quick`` (under a minute). The last line is key=value figures.
 """
@@ -175,7 +179,10 @@ def _family(pid: int) -> list[int]:
     """The process and its children (the collector's worker process)."""
     kids = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        kids += [int(k) for k in (task / "children").read_text().split()]
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
     return [pid, *kids]
 
 
@@ -210,7 +217,9 @@ class Drain:
 
 def drain(collectors: list[CollectorProcess], expected: int, timeout: float = 600) -> Drain:
     """Start collectors on pre-queued messages and time them from the first message received
-    to the last reading committed (metrics polled every 20 ms)."""
+    to the last reading committed. Metrics are polled every 20 ms until the first message,
+    then every 0.5 s (a scrape costs the collector CPU); the end is the collectors' own
+    last-commit timestamp."""
     for c in collectors:
         c.start()
     pids = [c.proc.pid for c in collectors if c.proc is not None]
@@ -219,9 +228,8 @@ def drain(collectors: list[CollectorProcess], expected: int, timeout: float = 60
     deadline = time.monotonic() + timeout
     while True:
         m = [c.metrics() for c in collectors]
-        now = time.perf_counter()
         if first is None and sum(x.get("jieneng_ingest_messages_received_total", 0) for x in m):
-            first = now
+            first = time.time()
         done = sum(
             x.get("jieneng_ingest_readings_written_total", 0)
             + x.get("jieneng_ingest_readings_duplicate_total", 0)
@@ -231,13 +239,14 @@ def drain(collectors: list[CollectorProcess], expected: int, timeout: float = 60
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"{done} of {expected} readings after {timeout} s")
-        time.sleep(0.02)
+        time.sleep(0.02 if first is None else 0.5)
+    last = max(x["jieneng_ingest_last_commit_timestamp_seconds"] for x in m)
     cpu = sum(_cpu_s(p) for p in pids) - cpu0
     peak = max(_hwm_mb(p) for p in pids)
     for c in collectors:
         c.stop()
     assert first is not None
-    return Drain(expected / max(now - first, 1e-9), cpu / expected * 1e6, peak)
+    return Drain(expected / max(last - first, 1e-9), cpu / expected * 1e6, peak)
 
 
 def batched_messages(
@@ -255,6 +264,19 @@ def batched_messages(
     return out
 
 
+def checkpoint(admin: str) -> None:
+    """Flush dirty pages now, so that no measurement pays for the previous one's checkpoint."""
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+    except psycopg.errors.InsufficientPrivilege:
+        say("(no CHECKPOINT privilege: measurements may overlap checkpoints)")
+
+
+def median(xs: list[float]) -> float:
+    return float(np.median(xs))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small run, under a minute")
@@ -263,8 +285,12 @@ def main() -> None:
         default=os.environ.get("JIENENG_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"),
     )
     ap.add_argument("--timescaledb", action="store_true", help="TimescaleDB storage path")
+    ap.add_argument(
+        "--rounds", type=int, default=None, help="paired measurements (default 3; 1 with --quick)"
+    )
     args = ap.parse_args()
     backend = "timescaledb" if args.timescaledb else "postgres"
+    rounds = args.rounds or (1 if args.quick else 3)
     n_batched = 500_000 if args.quick else 2_000_000
     n_single = 40_000 if args.quick else 200_000
     start_us = (time.time_ns() // 1000 // 60_000_000 - (n_batched // POINTS) - 60) * 60_000_000
@@ -291,71 +317,86 @@ def main() -> None:
         c.stop()
         return c
 
-    try:
-        pid, t, v = rows(n_batched, start_us)
-        copy_rate = max(bare_copy(fresh_db(), pid, t, v) for _ in range(2))
-        say(f"bare binary COPY: {copy_rate:,.0f} rows/s")
-
-        batched: dict[str, Drain] = {}
-        for shape in ("columns", "items"):
-            one = collector(fresh_db(), f"b{shape}")
-            prequeue(host, port, batched_messages(pid, t, v, f"b{shape}", shape))
-            batched[shape] = d = drain([one], n_batched)
-            say(
-                f"collector, batched {shape}: {d.readings_per_s:,.0f} readings/s, "
-                f"{d.cpu_us_per_reading:.2f} µs CPU/reading, peak RSS {d.peak_rss_mb:.0f} MB"
-            )
-
-        # Two collectors sharing one subscription (columns), same rows into a fresh database.
+    def batched_drain(prefix: str, shape: str, count: int = 1, **kw: object) -> Drain:
         url = fresh_db()
-        pair = [collector(url, "bshare", share_group="bench") for _ in range(2)]
-        prequeue(host, port, batched_messages(pid, t, v, "bshare", "columns"))
-        shared = drain(pair, n_batched)
-        say(f"2 collectors, shared subscription: {shared.readings_per_s:,.0f} readings/s")
+        consumers = [collector(url, prefix, **kw) for _ in range(count)]
+        prequeue(host, port, batched_messages(pid, t, v, prefix, shape))
+        checkpoint(args.dsn)
+        return drain(consumers, n_batched)
 
-        # Single-reading messages: bare paho counter vs collector, same queued messages.
-        keys = [f"bench/m{i}/energy_kwh" for i in range(1, POINTS + 1)]
-        t1 = start_us + (np.arange(n_single, dtype=np.int64) // POINTS) * 60_000_000
-        singles = [
+    keys = [f"bench/m{i}/energy_kwh" for i in range(1, POINTS + 1)]
+    t1 = start_us + (np.arange(n_single, dtype=np.int64) // POINTS) * 60_000_000
+
+    def singles(prefix: str) -> list[tuple[str, bytes]]:
+        return [
             encode_canonical_single(
-                keys[i % POINTS],
-                int(t1[i]),
-                float(i),
-                "kWh",
-                prefix="single",
-                time_format="epoch_ms",
+                keys[i % POINTS], int(t1[i]), float(i), "kWh", prefix=prefix, time_format="epoch_ms"
             )
             for i in range(n_single)
         ]
-        counter = Counter(host, port, "single/readings/#")
-        counter.session()
-        solo = collector(fresh_db(), "single")
-        prequeue(host, port, singles, procs=2)
-        paho_rate = counter.session(drain_target=n_single)
-        single = drain([solo], n_single)
-        say(
-            f"single messages: paho {paho_rate:,.0f} msg/s, "
-            f"collector {single.readings_per_s:,.0f} msg/s"
-        )
+
+    copies: list[float] = []
+    columns: list[Drain] = []
+    pahos: list[float] = []
+    solos: list[Drain] = []
+    try:
+        pid, t, v = rows(n_batched, start_us)
+        # Each round pairs a baseline with the collector right after it: the machine's speed
+        # drifts by tens of percent over minutes, so ratios are taken within a round.
+        for r in range(rounds):
+            url = fresh_db()
+            checkpoint(args.dsn)
+            copies.append(bare_copy(url, pid, t, v))
+            columns.append(batched_drain(f"bcol{r}", "columns"))
+            d = columns[-1]
+            say(
+                f"round {r + 1}: bare binary COPY {copies[-1]:,.0f} rows/s; collector, columnar"
+                f" batches {d.readings_per_s:,.0f} readings/s"
+                f" ({d.readings_per_s / copies[-1]:.2f}), {d.cpu_us_per_reading:.2f} µs"
+                f" CPU/reading, peak RSS {d.peak_rss_mb:.0f} MB"
+            )
+            # Single-reading messages: bare paho counter vs collector, same queued messages.
+            counter = Counter(host, port, f"single{r}/readings/#")
+            counter.session()
+            solo = collector(fresh_db(), f"single{r}")
+            prequeue(host, port, singles(f"single{r}"), procs=2)
+            pahos.append(counter.session(drain_target=n_single))
+            solos.append(drain([solo], n_single))
+            say(
+                f"round {r + 1}: single messages: paho {pahos[-1]:,.0f} msg/s, collector"
+                f" {solos[-1].readings_per_s:,.0f} msg/s"
+                f" ({solos[-1].readings_per_s / pahos[-1]:.2f})"
+            )
+        items = batched_drain("bitems", "items")
+        say(f"collector, batched items: {items.readings_per_s:,.0f} readings/s")
+        # Two collectors sharing one subscription (columns), same rows into a fresh database.
+        shared = batched_drain("bshare", "columns", count=2, share_group="bench")
+        say(f"2 collectors, shared subscription: {shared.readings_per_s:,.0f} readings/s")
     finally:
         broker.terminate()
         broker.wait(10)
         for u in urls:
             drop_db(args.dsn, u)
-    col, items = batched["columns"], batched["items"]
+    col_rate = median([d.readings_per_s for d in columns])
+    copy_rate = median(copies)
     figures = {
         "backend": backend,
+        "rounds": rounds,
         "copy_rows_per_s": round(copy_rate),
-        "batched_readings_per_s": round(col.readings_per_s),
-        "batched_ratio_vs_copy": round(col.readings_per_s / copy_rate, 3),
+        "batched_readings_per_s": round(col_rate),
+        "batched_ratio_vs_copy": round(
+            median([d.readings_per_s / c for d, c in zip(columns, copies, strict=True)]), 3
+        ),
         "batched_items_readings_per_s": round(items.readings_per_s),
         "batched_items_ratio_vs_copy": round(items.readings_per_s / copy_rate, 3),
-        "collector_cpu_us_per_reading": round(col.cpu_us_per_reading, 2),
-        "paho_msgs_per_s": round(paho_rate),
-        "single_msgs_per_s": round(single.readings_per_s),
-        "single_ratio_vs_paho": round(single.readings_per_s / paho_rate, 3),
-        "shared2_speedup": round(shared.readings_per_s / col.readings_per_s, 3),
-        "peak_rss_mb": round(max(d.peak_rss_mb for d in (col, items, shared, single)), 1),
+        "collector_cpu_us_per_reading": round(median([d.cpu_us_per_reading for d in columns]), 2),
+        "paho_msgs_per_s": round(median(pahos)),
+        "single_msgs_per_s": round(median([d.readings_per_s for d in solos])),
+        "single_ratio_vs_paho": round(
+            median([d.readings_per_s / p for d, p in zip(solos, pahos, strict=True)]), 3
+        ),
+        "shared2_speedup": round(shared.readings_per_s / col_rate, 3),
+        "peak_rss_mb": round(max(d.peak_rss_mb for d in (*columns, items, shared, *solos)), 1),
     }
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 

@@ -2,8 +2,9 @@
 
 - paho's network thread receives messages and only enqueues them (bytes and ids);
 - a :class:`ingest.pipeline.Pipeline` decodes, checks and groups them, and commits each
-  batch with binary COPY; by default it runs in a second process (:mod:`ingest.worker`), so
-  that paho's thread has a core of its own;
+  batch with binary COPY; by default it runs in worker processes (:mod:`ingest.worker`,
+  ``JIENENG_WORKERS``), so that paho's thread has a core of its own and decoding is not
+  limited to one interpreter lock;
 - after each commit the batch's messages are acknowledged (QoS 1 manual ack, one write for
   the whole batch), so a crash makes the broker redeliver what was not committed, and the
   unique (time, point) key makes the redelivery change nothing.
@@ -146,35 +147,53 @@ class Collector:
         # An older connection's packet ids mean nothing now: the broker resends those messages.
         ack_qos1(self.client, [mid for mid, qos, gen in c.acks if qos == 1 and gen == generation])
         m = self.metrics
-        m.messages.inc(c.messages)
         m.batches.inc()
         m.written.inc(c.inserted)
         m.duplicates.inc(c.duplicates)
         m.dead_letters.inc(c.dead_letters)
         for code, count in c.rejected.items():
             m.rejected.labels(code).inc(count)
-        lag = (_now_us() - c.first_received_us) / 1e6
+        now_us = _now_us()
+        lag = (now_us - c.first_received_us) / 1e6
+        m.last_commit.set(now_us / 1e6)
         m.commit_lag.set(lag)
         m.commit_lag_hist.observe(lag)
 
-    def _ship(self, messages: Connection) -> None:
-        """Split mode: send queued messages to the worker process in lists."""
+    def _take(self, timeout: float, limit: int = 1 << 62) -> list[Any]:
+        """Messages from the inbox, counted as received (the sentinel is not a message)."""
+        items = self.inbox.take_all(timeout, limit)
+        if items:
+            self.metrics.messages.inc(len(items) - (STOP in items))
+        return items
+
+    def _ship(self, pipes: list[Connection]) -> None:
+        """Worker mode: send queued messages to the worker processes in lists, in turn."""
+        turn = 0
         while True:
-            items = self.inbox.take_all(0.5, limit=500)
+            items = self._take(0.5, limit=500)
             if not items:
                 continue
             stop = STOP in items
             if stop:  # a message paho was still handing over may follow the sentinel: unacked
                 items = items[: items.index(STOP) + 1]
             try:
-                messages.send(items)
-            except OSError:  # the worker is gone; _results stops the collector
+                pipes[turn].send(items)
+                if stop:
+                    for other in pipes:
+                        if other is not pipes[turn]:
+                            other.send([STOP])
+            except OSError:  # a worker is gone; _results stops the collector
                 return
             if stop:
                 return
+            turn = (turn + 1) % len(pipes)
+            if len(items) < 500:
+                # A trickle: let messages gather for a moment rather than wake and pickle
+                # for each one (that costs paho's thread the interpreter lock).
+                time.sleep(0.002)
 
     def _results(self, results: Connection, started: threading.Event) -> None:
-        """Split mode: acknowledge what the worker committed; notice when it is gone."""
+        """Worker mode: acknowledge what a worker committed; notice when it is gone."""
         while True:
             try:
                 item = results.recv()
@@ -189,7 +208,7 @@ class Collector:
             elif isinstance(item, tuple) and item[0] == "fatal":
                 log.error("the worker process failed: %s", item[1])
         if not self._stopping.is_set():
-            self._fail("the worker process ended unexpectedly")
+            self._fail("a worker process ended unexpectedly")
 
     def _fail(self, why: str) -> None:
         log.error("%s; stopping (exit code 1)", why)
@@ -218,13 +237,13 @@ class Collector:
 
     # --- lifecycle --------------------------------------------------------------------------
     def _start_pipeline(self) -> tuple[list[threading.Thread], Callable[[], None]]:
-        """Start decoding and writing (in a worker process by default); return the threads to
+        """Start decoding and writing (in worker processes by default); return the threads to
         join on stop and a function that waits for the rest."""
         s = self.settings
-        if not s.split_process:
+        if not s.workers:
             pipeline = Pipeline(
                 s,
-                self.inbox.take_all,
+                self._take,
                 self._committed,
                 db_error=self.metrics.db_errors.inc,
                 fatal=lambda why: self._fail(f"the ingest pipeline failed: {why}"),
@@ -239,31 +258,45 @@ class Collector:
 
             return [], join_threads
         ctx = mp.get_context("spawn")
-        msg_recv, msg_send = ctx.Pipe(duplex=False)
-        res_recv, res_send = ctx.Pipe(duplex=False)
-        worker = ctx.Process(
-            target=ingest.worker.run, args=(s, msg_recv, res_send), name="jieneng-ingest-worker"
-        )
-        worker.start()
-        msg_recv.close()
-        res_send.close()
-        started = threading.Event()
-        results = threading.Thread(
-            target=self._results, args=(res_recv, started), name="results", daemon=True
-        )
-        results.start()
-        while not started.wait(0.1):
-            if not worker.is_alive():
-                raise RuntimeError(f"the worker process exited with code {worker.exitcode}")
-        shipper = threading.Thread(target=self._ship, args=(msg_send,), name="ship", daemon=True)
+        workers: list[tuple[Any, threading.Event]] = []
+        pipes: list[Connection] = []
+        results: list[threading.Thread] = []
+        for i in range(s.workers):
+            msg_recv, msg_send = ctx.Pipe(duplex=False)
+            res_recv, res_send = ctx.Pipe(duplex=False)
+            worker = ctx.Process(
+                target=ingest.worker.run,
+                args=(s, msg_recv, res_send),
+                name=f"jieneng-ingest-worker-{i}",
+            )
+            worker.start()
+            msg_recv.close()
+            res_send.close()
+            ready = threading.Event()
+            thread = threading.Thread(
+                target=self._results, args=(res_recv, ready), name=f"results-{i}", daemon=True
+            )
+            thread.start()
+            workers.append((worker, ready))
+            pipes.append(msg_send)
+            results.append(thread)
+        for i, (worker, ready) in enumerate(workers):
+            while not ready.wait(0.1):
+                if not worker.is_alive():
+                    raise RuntimeError(f"worker process {i} exited with code {worker.exitcode}")
+        shipper = threading.Thread(target=self._ship, args=(pipes,), name="ship", daemon=True)
         shipper.start()
 
         def finish() -> None:
-            results.join(SHUTDOWN_S)
-            if worker.is_alive():  # e.g. still retrying a database that is down
-                log.warning("worker still busy after %.0f s; terminating it", SHUTDOWN_S)
-                worker.terminate()
-            worker.join(10)
+            deadline = time.monotonic() + SHUTDOWN_S
+            for thread in results:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            for worker, _ in workers:
+                if worker.is_alive():  # e.g. still retrying a database that is down
+                    log.warning("worker still busy after %.0f s; terminating it", SHUTDOWN_S)
+                    worker.terminate()
+            for worker, _ in workers:
+                worker.join(10)
 
         return [shipper], finish
 
@@ -277,7 +310,7 @@ class Collector:
                     "client_id": s.client_id,
                     "broker": f"{s.broker_host}:{s.broker_port}",
                     "share_group": s.share_group,
-                    "split_process": s.split_process,
+                    "workers": s.workers,
                 }
             },
         )

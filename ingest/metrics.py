@@ -46,6 +46,11 @@ class Metrics:
             "Receipt of the oldest message of the last batch to its commit",
             registry=r,
         )
+        self.last_commit = Gauge(
+            "jieneng_ingest_last_commit_timestamp_seconds",
+            "Unix time of the last committed batch (alert when it stops moving)",
+            registry=r,
+        )
         self.commit_lag_hist = Histogram(
             "jieneng_ingest_commit_lag",
             "Receipt-to-commit time of batches (seconds)",

@@ -37,7 +37,6 @@ class Committed:
     """What one committed batch did (sent back to the receiving process in split mode)."""
 
     acks: list[tuple[int, int, int]]  # (mid, qos, connection generation)
-    messages: int
     inserted: int
     duplicates: int
     dead_letters: int
@@ -180,7 +179,6 @@ class Pipeline:
         self.committed(
             Committed(
                 acks=batch.acks,
-                messages=batch.messages,
                 inserted=result.inserted,
                 duplicates=result.duplicates,
                 dead_letters=result.dead_letters,

@@ -1,4 +1,4 @@
-"""The collector's second process: decoding, batching and writing, beside paho's process.
+"""A collector's worker process: decoding, batching and writing, beside paho's process.
 
 CPython runs one thread at a time per process. paho-mqtt's network thread is busy with every
 message (about 50 µs each with MQTT 5), so the collector gives it a process of its own and

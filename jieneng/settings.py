@@ -86,11 +86,18 @@ class Settings(BaseSettings):
         description="readings per database transaction (max): each commit waits"
         " for a WAL flush, so fewer, larger commits write faster",
     )
-    split_process: bool = Field(
-        True, description="decode and write in a second process, beside paho's network thread"
+    workers: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="processes that decode and write, beside paho's network thread"
+        " (0: all in one process)",
     )
     writers: int = Field(
-        2, ge=1, le=16, description="parallel writer connections (batches commit independently)"
+        2,
+        ge=1,
+        le=16,
+        description="writer connections per worker (batches commit independently)",
     )
     flush_interval_s: float = Field(0.5, gt=0, description="longest wait before a partial batch")
     queue_max_messages: int = Field(20000, ge=10, description="bounded in-memory message queue")
