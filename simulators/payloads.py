@@ -42,9 +42,15 @@ def _topic_level(text: str) -> str:
     return text.translate(_TOPIC_UNSAFE) or "_"
 
 
-def encode_canonical_single(point: str, time_us: int, value: float, unit: str | None = None,
-                            *, prefix: str = "jieneng",
-                            time_format: str = "iso") -> tuple[str, bytes]:
+def encode_canonical_single(
+    point: str,
+    time_us: int,
+    value: float,
+    unit: str | None = None,
+    *,
+    prefix: str = "jieneng",
+    time_format: str = "iso",
+) -> tuple[str, bytes]:
     """One canonical reading on ``<prefix>/readings/<point>``.
 
     Parameters
@@ -62,16 +68,19 @@ def encode_canonical_single(point: str, time_us: int, value: float, unit: str | 
     time_format : {"iso", "epoch_ms"}
         How the time is written.
     """
-    doc: dict[str, object] = {"point": point, "time": _time(time_us, time_format),
-                              "value": value}
+    doc: dict[str, object] = {"point": point, "time": _time(time_us, time_format), "value": value}
     if unit is not None:
         doc["unit"] = unit
     return f"{prefix}/readings/{_topic_level(point)}", orjson.dumps(doc)
 
 
-def encode_canonical_batch(readings: Sequence[tuple[str, int, float, str | None]], *,
-                           prefix: str = "jieneng", time_format: str = "iso",
-                           compact: bool = False) -> tuple[str, bytes]:
+def encode_canonical_batch(
+    readings: Sequence[tuple[str, int, float, str | None]],
+    *,
+    prefix: str = "jieneng",
+    time_format: str = "iso",
+    compact: bool = False,
+) -> tuple[str, bytes]:
     """A canonical batch of ``(point, time_us, value, unit)`` readings.
 
     The topic is ``<prefix>/readings/<first level of the first point>``. A unit shared by
@@ -86,8 +95,10 @@ def encode_canonical_batch(readings: Sequence[tuple[str, int, float, str | None]
     doc: dict[str, object] = {}
     if compact:
         if len(points) != 1 or len(units) != 1:
-            raise ValueError("compact: pairs need one point and one unit for every reading, "
-                             f"got {len(points)} points and {len(units)} units")
+            raise ValueError(
+                "compact: pairs need one point and one unit for every reading, "
+                f"got {len(points)} points and {len(units)} units"
+            )
         doc["point"] = readings[0][0]
         if readings[0][3] is not None:
             doc["unit"] = readings[0][3]
@@ -98,8 +109,11 @@ def encode_canonical_batch(readings: Sequence[tuple[str, int, float, str | None]
         doc["unit"] = readings[0][3]
     items = []
     for point, time_us, value, unit in readings:
-        item: dict[str, object] = {"point": point, "time": _time(time_us, time_format),
-                                   "value": value}
+        item: dict[str, object] = {
+            "point": point,
+            "time": _time(time_us, time_format),
+            "value": value,
+        }
         if unit is not None and not shared_unit:
             item["unit"] = unit
         items.append(item)
@@ -107,9 +121,12 @@ def encode_canonical_batch(readings: Sequence[tuple[str, int, float, str | None]
     return topic, orjson.dumps(doc)
 
 
-def encode_canonical_columns(readings: Sequence[tuple[str, int, float, str | None]], *,
-                             prefix: str = "jieneng",
-                             time_format: str = "epoch_ms") -> tuple[str, bytes]:
+def encode_canonical_columns(
+    readings: Sequence[tuple[str, int, float, str | None]],
+    *,
+    prefix: str = "jieneng",
+    time_format: str = "epoch_ms",
+) -> tuple[str, bytes]:
     """A columnar canonical batch of ``(point, time_us, value, unit)`` readings.
 
     The topic is ``<prefix>/readings/<first level of the first point>``. ``point`` is written
@@ -133,8 +150,13 @@ def encode_canonical_columns(readings: Sequence[tuple[str, int, float, str | Non
     return topic, orjson.dumps(doc)
 
 
-def encode_senml(device: str, readings: Sequence[tuple[str, int, float, str | None]], *,
-                 prefix: str = "jieneng", base: bool = True) -> tuple[str, bytes]:
+def encode_senml(
+    device: str,
+    readings: Sequence[tuple[str, int, float, str | None]],
+    *,
+    prefix: str = "jieneng",
+    base: bool = True,
+) -> tuple[str, bytes]:
     """A SenML pack of ``(name, time_us, value, senml_unit)`` on ``<prefix>/senml/<device>``.
 
     Decoded keys are ``<device>/<name>``. With ``base``, the first record carries
@@ -149,8 +171,11 @@ def encode_senml(device: str, readings: Sequence[tuple[str, int, float, str | No
         units = {r[3] for r in readings}
         shared_unit = readings[0][3] if len(units) == 1 else None
         for name, time_us, value, unit in readings:
-            record: dict[str, object] = {"n": name, "t": _seconds(time_us - base_s * 1_000_000),
-                                         "v": value}
+            record: dict[str, object] = {
+                "n": name,
+                "t": _seconds(time_us - base_s * 1_000_000),
+                "v": value,
+            }
             if unit is not None and shared_unit is None:
                 record["u"] = unit
             records.append(record)
@@ -172,10 +197,16 @@ def _seconds(time_us: int) -> int | float:
     return whole if part == 0 else time_us / 1_000_000
 
 
-def encode_tasmota(device: str, time_us: int, energy_total_kwh: float | Sequence[float] | None,
-                   power_w: float | Sequence[float] | None, *, tz: str = "Asia/Shanghai",
-                   sensors: Mapping[str, Mapping[str, float]] | None = None,
-                   temp_unit: str = "C") -> tuple[str, bytes]:
+def encode_tasmota(
+    device: str,
+    time_us: int,
+    energy_total_kwh: float | Sequence[float] | None,
+    power_w: float | Sequence[float] | None,
+    *,
+    tz: str = "Asia/Shanghai",
+    sensors: Mapping[str, Mapping[str, float]] | None = None,
+    temp_unit: str = "C",
+) -> tuple[str, bytes]:
     """A Tasmota ``tele/<device>/SENSOR`` message.
 
     ``Time`` is local time in ``tz`` to the second (the decoder's ``naive_tz`` must match).
@@ -192,8 +223,14 @@ def encode_tasmota(device: str, time_us: int, energy_total_kwh: float | Sequence
         if power_w is not None:
             power = _plain(power_w)
             current = round(abs(power) / 230, 3) if isinstance(power, int | float) else 0.0
-            energy |= {"Power": power, "ApparentPower": power, "ReactivePower": 0,
-                       "Factor": 1.0, "Voltage": 230, "Current": current}
+            energy |= {
+                "Power": power,
+                "ApparentPower": power,
+                "ReactivePower": 0,
+                "Factor": 1.0,
+                "Voltage": 230,
+                "Current": current,
+            }
         doc["ENERGY"] = energy
     for name, fields in (sensors or {}).items():
         doc[name] = dict(fields)
@@ -206,8 +243,9 @@ def _plain(value: float | Sequence[float]) -> float | list[float]:
     return value if isinstance(value, int | float) else list(value)
 
 
-def encode_shelly_switch(device: str, component: str, minute_ts_s: int | None,
-                         aenergy_wh: float, apower_w: float) -> tuple[str, bytes]:
+def encode_shelly_switch(
+    device: str, component: str, minute_ts_s: int | None, aenergy_wh: float, apower_w: float
+) -> tuple[str, bytes]:
     """A Shelly Gen2 switch status on ``shelly/<device>/status/<component>``.
 
     ``component`` is ``switch:N`` or ``pm1:N``; ``minute_ts_s`` (Unix seconds) becomes the
@@ -217,17 +255,29 @@ def encode_shelly_switch(device: str, component: str, minute_ts_s: int | None,
     aenergy: dict[str, object] = {"total": aenergy_wh, "by_minute": [0.0, 0.0, 0.0]}
     if minute_ts_s is not None:
         aenergy["minute_ts"] = minute_ts_s
-    doc = {"id": ident, "source": "timer", "output": True, "apower": apower_w,
-           "voltage": 230.0, "current": 0.0, "aenergy": aenergy,
-           "temperature": {"tC": 45.0, "tF": 113.0}}
+    doc = {
+        "id": ident,
+        "source": "timer",
+        "output": True,
+        "apower": apower_w,
+        "voltage": 230.0,
+        "current": 0.0,
+        "aenergy": aenergy,
+        "temperature": {"tC": 45.0, "tF": 113.0},
+    }
     return f"shelly/{_topic_level(device)}/status/{_topic_level(component)}", orjson.dumps(doc)
 
 
-def encode_shelly_notify(device: str, ts_s: float | None,
-                         statuses: Mapping[str, Mapping[str, object]]) -> tuple[str, bytes]:
+def encode_shelly_notify(
+    device: str, ts_s: float | None, statuses: Mapping[str, Mapping[str, object]]
+) -> tuple[str, bytes]:
     """A Shelly ``NotifyStatus`` on ``shelly/<device>/events/rpc`` with ``params.ts``."""
     params: dict[str, object] = {} if ts_s is None else {"ts": ts_s}
     params |= {name: dict(status) for name, status in statuses.items()}
-    doc = {"src": device, "dst": f"shelly/{device}/events", "method": "NotifyStatus",
-           "params": params}
+    doc = {
+        "src": device,
+        "dst": f"shelly/{device}/events",
+        "method": "NotifyStatus",
+        "params": params,
+    }
     return f"shelly/{_topic_level(device)}/events/rpc", orjson.dumps(doc)
