@@ -197,7 +197,8 @@ class Simulator:
         self.active: list[Fault] = []
 
     # --- calendar and climate ---------------------------------------------------------------
-    def _day_start_us(self, date: dt.date) -> int:
+    def day_start_us(self, date: dt.date) -> int:
+        """UTC µs of local midnight starting ``date``."""
         local = dt.datetime.combine(date, dt.time(), self.tz)
         return int(local.timestamp()) * 1_000_000
 
@@ -219,7 +220,7 @@ class Simulator:
     def day(self, date: dt.date) -> Day:
         """Simulate the local day ``date`` (days must be simulated in order)."""
         n, step_h = self.slots, self.step_us / HOUR_US
-        start_us = self._day_start_us(date)
+        start_us = self.day_start_us(date)
         times = start_us + (np.arange(1, n + 1, dtype=np.int64) * self.step_us)
         mid_hours = (np.arange(n) + 0.5) * step_h
         day_number = (start_us // DAY_US) + 1

