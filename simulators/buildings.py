@@ -180,7 +180,7 @@ class Simulator:
         self.anomaly = rng.normal(0, 2.0, len(self.cities))  # weather anomaly, °C
         self.zone_building = np.array([i for i, b in enumerate(bs) for _ in range(b.zones)])
         self.zone_points = [
-            self.index[f"{b.code}/temp/zone{z}"] for b in bs for z in range(1, b.zones + 1)
+            self.index[b.point(f"zone{z}").key] for b in bs for z in range(1, b.zones + 1)
         ]
         self.zone_bias = rng.normal(0, 0.4, len(self.zone_points))
         self.t_in = np.full(len(self.zone_points), 22.0)
@@ -195,6 +195,7 @@ class Simulator:
         self.register[first_main] = self.rollover[first_main] - 50.0
         self.replaced: set[str] = set()
         self.active: list[Fault] = []
+        self.last = np.full(len(self.points), np.nan)  # last value each point sent
 
     # --- calendar and climate ---------------------------------------------------------------
     def day_start_us(self, date: dt.date) -> int:
@@ -339,6 +340,13 @@ class Simulator:
                 t_out[i] + rng.normal(0, 0.2, n), 1
             )
         self._data_faults(values, offsets, times, day_faults)
+        sent = ~np.isnan(values)
+        last = np.where(
+            sent.any(axis=1),
+            values[np.arange(len(values)), sent.cumsum(axis=1).argmax(axis=1)],
+            np.nan,
+        )
+        self.last = np.where(np.isnan(last), self.last, last)
         return Day(times, values, offsets, energy_a, new, replacements)
 
     def _loads(self, t_out, occ, on, district, faulted) -> dict[str, np.ndarray]:
@@ -457,7 +465,7 @@ class Simulator:
                 values[k, on] = np.nan
             elif f.kind == "stuck_register":
                 first = int(np.flatnonzero(on)[0])
-                held = values[k, first - 1] if first else f.params.setdefault("held", np.nan)
+                held = f.params.get("held", values[k, first - 1] if first else self.last[k])
                 if not np.isnan(held):
                     f.params["held"] = float(held)
                     values[k, on] = held

@@ -1,7 +1,9 @@
 """Live mode: publish the simulated readings over MQTT, in real time or accelerated.
 
-Each building speaks one payload format (canonical batch, columns or single readings, or
-SenML), as a gateway or a fleet of smart meters would, so every decoder gets traffic. The
+Each building speaks one payload format (:data:`simulators.portfolio.FORMATS`: canonical
+batch, columns or single readings, SenML, Tasmota and Shelly devices, or a generic gateway
+read through the declarative mapping :data:`MAPPING_FILE`), as a gateway or a fleet of smart
+meters would, so every decoder gets traffic. The
 simulated clock starts at ``start`` and runs ``speed`` times faster than the wall clock
 (``speed=0``: as fast as the broker takes it); it never runs ahead of now, so an accelerated
 run that catches up with the present goes on in real time. Duplicate publishes and malformed
@@ -15,8 +17,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -27,50 +31,88 @@ from simulators.payloads import (
     encode_canonical_columns,
     encode_canonical_single,
     encode_senml,
+    encode_shelly_notify,
+    encode_tasmota,
 )
+from simulators.portfolio import Building, Point
 
-FORMATS = ("canonical_batch", "canonical_columns", "canonical_single", "senml")
 _SENML_UNITS = {"degC": "Cel"}
 _JUNK = (b"{not json", b'{"point": 1, "time": "yesterday", "value": "x"}', b"\xff\xfe", b"[]")
+#: The declarative mapping the "mapping" buildings need (JIENENG_MAPPING_FILE).
+MAPPING_FILE = Path(__file__).with_name("gateway_mapping.yaml")
+
+Reading = tuple[str, int, float, str]
+
+
+def _building_messages(
+    building: Building, readings: list[tuple[Point, int, float]], prefix: str
+) -> Iterator[tuple[str, bytes]]:
+    """The messages that carry one building's readings of one slot, in its format."""
+    fmt = building.format
+    gateway: list[Reading] = []
+    devices: dict[str, list[tuple[Point, int, float]]] = {}
+    for p, t, v in readings:
+        if p.device:
+            devices.setdefault(p.device, []).append((p, t, v))
+        else:
+            gateway.append((p.key, t, v, p.unit))
+    if fmt == "canonical_columns":
+        yield encode_canonical_columns(gateway, prefix=prefix)
+    elif fmt == "canonical_single":
+        for r in gateway:
+            yield encode_canonical_single(*r, prefix=prefix, time_format="epoch_ms")
+    elif fmt == "senml":
+        device = building.code
+        yield encode_senml(
+            device,
+            [
+                (k.removeprefix(device + "/"), t, v, _SENML_UNITS.get(u, u))
+                for k, t, v, u in gateway
+            ],
+            prefix=prefix,
+        )
+    elif fmt == "mapping":
+        for key, t, v, _ in gateway:
+            yield f"gw/{key}", orjson.dumps({"ts": t // 1000, "v": v})
+    elif gateway:
+        yield encode_canonical_batch(gateway, prefix=prefix)
+    for device, items in devices.items():
+        t = items[0][1]
+        if fmt == "tasmota":
+            total = next((v for p, _, v in items if p.key.endswith("/energy_kwh")), None)
+            power = next((v * 1000 for p, _, v in items if p.key.endswith("/power_kw")), None)
+            temps = {p.channel: {"Temperature": v} for p, _, v in items if p.channel}
+            yield encode_tasmota(device, t, total, power, sensors=temps or None)
+        else:
+            statuses: dict[str, dict[str, object]] = {}
+            for p, _, v in items:
+                if p.channel == "emdata:0":
+                    statuses[p.channel] = {"id": 0, "total_act": v * 1000}
+                elif p.channel == "em:0":
+                    statuses[p.channel] = {"id": 0, "total_act_power": v * 1000}
+                elif p.channel == "switch:0":
+                    statuses[p.channel] = {"id": 0, "aenergy": {"total": v * 1000}}
+                else:
+                    statuses[p.channel] = {"id": 0, "tC": v}
+            yield encode_shelly_notify(device, t / 1e6, statuses)
 
 
 def slot_messages(
-    sim: Simulator,
-    day: Day,
-    slot: int,
-    *,
-    prefix: str,
-    formats: list[str],
+    sim: Simulator, day: Day, slot: int, *, prefix: str
 ) -> Iterator[tuple[int, str, bytes]]:
     """(building index, topic, payload) of every message that slot ``slot`` of ``day`` sends."""
     values = day.values[:, slot]
     times = day.times_us[slot] + day.time_offset_us[:, slot]
     start = 0
     for b, building in enumerate(sim.portfolio.buildings):
-        n = len(building.points)
         readings = [
-            (p.key, int(times[start + j]), float(values[start + j]), p.unit)
+            (p, int(times[start + j]), float(values[start + j]))
             for j, p in enumerate(building.points)
             if not np.isnan(values[start + j])
         ]
-        start += n
-        if not readings:
-            continue
-        fmt = formats[b % len(formats)]
-        if fmt == "canonical_batch":
-            yield b, *encode_canonical_batch(readings, prefix=prefix)
-        elif fmt == "canonical_columns":
-            yield b, *encode_canonical_columns(readings, prefix=prefix)
-        elif fmt == "canonical_single":
-            for r in readings:
-                yield b, *encode_canonical_single(*r, prefix=prefix, time_format="epoch_ms")
-        else:
-            device = building.code
-            recs = [
-                (k.removeprefix(device + "/"), t, v, _SENML_UNITS.get(u, u))
-                for k, t, v, u in readings
-            ]
-            yield b, *encode_senml(device, recs, prefix=prefix)
+        start += len(building.points)
+        for topic, payload in _building_messages(building, readings, prefix):
+            yield b, topic, payload
 
 
 class Publisher:
@@ -88,8 +130,6 @@ class Publisher:
         Simulated seconds per wall-clock second; 0 publishes as fast as possible.
     prefix : str
         Topic prefix (the collector's ``JIENENG_TOPIC_PREFIX``).
-    formats : list of str
-        Payload formats, assigned to buildings in turn (:data:`FORMATS`).
     """
 
     def __init__(
@@ -101,20 +141,15 @@ class Publisher:
         start: dt.datetime,
         speed: float = 1.0,
         prefix: str = "jieneng",
-        formats: list[str] | None = None,
         username: str | None = None,
         password: str | None = None,
     ) -> None:
-        unknown = set(formats or ()) - set(FORMATS)
-        if unknown:
-            raise ValueError(f"formats: unknown {sorted(unknown)}; known: {', '.join(FORMATS)}")
         if start.tzinfo is None:
             raise ValueError("start: needs a time zone")
         self.sim = sim
         self.start_us = int(start.timestamp() * 1e6)
         self.speed = speed
         self.prefix = prefix
-        self.formats = list(formats or FORMATS)
         self.faults: list[Fault] = []
         self.sent = 0
         self.readings = 0
@@ -176,9 +211,7 @@ class Publisher:
                         return
                     if not self._wait_until(t, wall0):
                         return
-                    for b, topic, payload in slot_messages(
-                        self.sim, day, slot, prefix=self.prefix, formats=self.formats
-                    ):
+                    for b, topic, payload in slot_messages(self.sim, day, slot, prefix=self.prefix):
                         infos.append(self.client.publish(topic, payload, qos=1))
                         self.sent += 1
                         for f in mqtt_faults:

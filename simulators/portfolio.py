@@ -10,7 +10,7 @@ the way a user's own buildings do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -61,6 +61,8 @@ class Point:
     resolution: float = 0.0  # register step (register units); 0 for sensors
     parent: str | None = None
     role: str = ""  # what the simulator feeds it: main, 01A, 01B, ..., zone temp, outdoor
+    device: str = ""  # Tasmota/Shelly device name, when the point is read through one
+    channel: str = ""  # Shelly component (emdata:0, em:0, switch:0, temperature:0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class Building:
     floor_area_m2: float
     headcount: int
     zones: int
+    format: str = "canonical_batch"  # how its readings travel (simulators.live.FORMATS)
     time_zone: str = "Asia/Shanghai"
     points: tuple[Point, ...] = field(default=())
 
@@ -102,7 +105,55 @@ class Portfolio:
         return [p for b in self.buildings for p in b.points]
 
 
-def _points(code: str, kind: str, city: City, area: float, zones: int, rng) -> tuple[Point, ...]:
+#: Payload formats, given to buildings in turn (a gateway or fleet per building).
+FORMATS = (
+    "canonical_batch",
+    "canonical_columns",
+    "senml",
+    "tasmota",
+    "shelly",
+    "canonical_single",
+    "mapping",
+)
+_SUFFIX = {"main": "main", "01A": "lighting", "01B": "hvac", "01C": "power", "01D": "special"}
+
+
+def _through_device(p: Point, code: str, fmt: str) -> Point:
+    """The same point read through a Tasmota or Shelly device (keys as their decoders make).
+
+    Water, gas and heat meters stay on the building's gateway (canonical payloads).
+    """
+    if fmt not in ("tasmota", "shelly") or p.role in ("water", "gas", "heat"):
+        return p
+    role = "main" if p.role == "main_power" else p.role
+    if fmt == "tasmota":
+        if p.unit == "degC":
+            device = f"tasmota-{code}-{role}".lower()
+            return replace(p, key=f"{device}/DS18B20/temp_air", device=device, channel="DS18B20")
+        device = f"tasmota-{code}-{_SUFFIX[role]}".lower()
+        name = "power_kw" if p.role == "main_power" else "energy_kwh"
+        return replace(p, key=f"{device}/{name}", device=device)
+    if p.unit == "degC":
+        device = f"shellyhtg3-{code}-{role}".lower()
+        return replace(
+            p, key=f"{device}/temperature:0/temp_air", device=device, channel="temperature:0"
+        )
+    if role == "main":
+        device = f"shellypro3em-{code}".lower()
+        channel = "em:0" if p.role == "main_power" else "emdata:0"
+        name = "power_kw" if p.role == "main_power" else "energy_kwh"
+    else:
+        device, channel, name = (
+            f"shellypro4pm-{code}-{_SUFFIX[role]}".lower(),
+            "switch:0",
+            "energy_kwh",
+        )
+    return replace(p, key=f"{device}/{channel}/{name}", device=device, channel=channel)
+
+
+def _points(
+    code: str, kind: str, city: City, area: float, zones: int, fmt: str, rng
+) -> tuple[Point, ...]:
     # Large buildings meter through current transformers: the register counts 1/multiplier.
     ct = 1.0 if area < 12_000 else float(rng.choice([40, 60, 80]))
     main = f"{code}/elec/main"
@@ -129,7 +180,9 @@ def _points(code: str, kind: str, city: City, area: float, zones: int, rng) -> t
     for z in range(1, zones + 1):
         pts.append(Point(f"{code}/temp/zone{z}", f"{z}区室温", "degC", role=f"zone{z}"))
     pts.append(Point(f"{code}/temp/outdoor", "室外温度", "degC", role="outdoor"))
-    return tuple(pts)
+    moved = [_through_device(p, code, fmt) for p in pts]
+    keys = {old.key: new.key for old, new in zip(pts, moved, strict=True)}
+    return tuple(replace(p, parent=keys[p.parent]) if p.parent else p for p in moved)
 
 
 def make_portfolio(n_buildings: int = 6, *, seed: int = 1) -> Portfolio:
@@ -176,7 +229,8 @@ def make_portfolio(n_buildings: int = 6, *, seed: int = 1) -> Portfolio:
                 floor_area_m2=area,
                 headcount=headcount,
                 zones=zones,
-                points=_points(code, kind, city, area, zones, rng),
+                format=FORMATS[i % len(FORMATS)],
+                points=_points(code, kind, city, area, zones, FORMATS[i % len(FORMATS)], rng),
             )
         )
     return Portfolio(tuple(institutions), tuple(buildings))

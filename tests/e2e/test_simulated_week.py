@@ -1,5 +1,7 @@
 """A simulated week through the real broker and collector into PostgreSQL, checked against the
-simulator's ground truth: registers, sub-meters, calendar, temperatures and every fault."""
+simulator's ground truth: registers, sub-meters, calendar, temperatures and every fault, with
+one building in each payload format (canonical batch, columns and singles, SenML, Tasmota,
+Shelly, declarative mapping)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import pytest
 from simulators.backfill import import_portfolio
 from simulators.buildings import Day, Simulator
 from simulators.faults import KINDS
-from simulators.live import Publisher
-from simulators.portfolio import make_portfolio
+from simulators.live import MAPPING_FILE, Publisher
+from simulators.portfolio import FORMATS, make_portfolio
 from tests.fix_db import Database
 from tests.fix_mqtt import Broker
 from tests.support import CollectorProcess, wait_for
@@ -27,7 +29,7 @@ def test_simulated_week_through_the_collector(
     tmp_path: Path, plain_database: Database, broker: Broker
 ) -> None:
     db = plain_database
-    portfolio = make_portfolio(6, seed=7)
+    portfolio = make_portfolio(len(FORMATS), seed=7)  # every payload format
     rates = dict.fromkeys(KINDS, 6.0)  # many faults: a week must show them all
     sim = Simulator(portfolio, seed=7, step_s=900, fault_rates=rates, mqtt=True)
     with psycopg.connect(db.url) as conn:
@@ -42,6 +44,7 @@ def test_simulated_week_through_the_collector(
         broker_url=broker.url,
         prefix="simweek",
         auto_register="false",
+        mapping_file=MAPPING_FILE,
     ).start()
     try:
         pub = Publisher(sim, broker.host, broker.port, start=start, speed=0, prefix="simweek")
