@@ -163,6 +163,12 @@ class Simulator:
         self.slots = 86400 // step_s
         self.tz = ZoneInfo(zones.pop())
         rates = dict(faultlib.DEFAULT_RATES if fault_rates is None else fault_rates)
+        for kind, rate in rates.items():
+            if kind not in faultlib.KINDS:
+                known = ", ".join(faultlib.KINDS)
+                raise ValueError(f"fault_rates: unknown kind {kind!r}; known: {known}")
+            if not rate >= 0:
+                raise ValueError(f"fault_rates[{kind!r}]: must be ≥ 0 events per 30 days")
         if not mqtt:
             rates = {k: v for k, v in rates.items() if k not in faultlib.MQTT_ONLY}
         self.rates = rates
