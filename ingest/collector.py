@@ -292,11 +292,11 @@ class Collector:
             for thread in results:
                 thread.join(max(0.0, deadline - time.monotonic()))
             for worker, _ in workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
                 if worker.is_alive():  # e.g. still retrying a database that is down
                     log.warning("worker still busy after %.0f s; terminating it", SHUTDOWN_S)
                     worker.terminate()
-            for worker, _ in workers:
-                worker.join(10)
+                    worker.join(10)
 
         return [shipper], finish
 

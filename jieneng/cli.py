@@ -220,6 +220,56 @@ def simulate(
         console.print(f"已发布 published {publisher.sent:,} messages")
 
 
+@app.command()
+def demo(
+    buildings: Annotated[
+        int, typer.Option(help="buildings in the demo portfolio (7: one per payload format)")
+    ] = 7,
+    days: Annotated[int, typer.Option(help="days of history on the first run")] = 30,
+    seed: Annotated[int, typer.Option(help="same seed, same buildings and readings")] = 1,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="embedded servers' data (default ~/.local/share/jieneng/demo)"),
+    ] = None,
+    broker: Annotated[
+        str, typer.Option(help="embedded broker: auto (mosquitto when found), mosquitto, amqtt")
+    ] = "auto",
+    duration: Annotated[
+        float | None, typer.Option(help="stop by itself after this many seconds")
+    ] = None,
+) -> None:
+    """Run the whole service on a demo portfolio (embedded servers unless configured)."""
+    from jieneng.demo import Demo, DemoOptions, default_workdir
+
+    if broker not in ("auto", "mosquitto", "amqtt"):
+        console.print(
+            f"[red]参数错误 bad option[/]: --broker: {broker!r} is not auto, mosquitto or amqtt"
+        )
+        raise typer.Exit(2)
+    s = load_settings()
+    logs.setup("text")
+    options = DemoOptions(
+        workdir=workdir or default_workdir(),
+        buildings=buildings,
+        days=days,
+        seed=seed,
+        broker=broker,
+        duration_s=duration,
+    )
+    runner = Demo(s, options, console)
+
+    def _stop(signum: int, frame: object) -> None:
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        runner.run()
+    except Exception as exc:  # the servers are stopped already; say why
+        console.print(f"[red]演示失败 demo failed[/]: {exc}")
+        raise typer.Exit(1) from None
+
+
 def main() -> None:
     app()
 

