@@ -140,9 +140,29 @@ def ingest() -> None:
         raise typer.Exit(1)
 
 
+def _fault_rates(text: str | None) -> dict[str, float] | None:
+    """``kind=rate,kind=rate`` (events per building per 30 days); ``none`` for no faults."""
+    from simulators.faults import DEFAULT_RATES, KINDS
+
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return {}
+    rates = dict(DEFAULT_RATES)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, rate = part.partition("=")
+        if kind not in KINDS:
+            raise typer.BadParameter(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
+        try:
+            rates[kind] = float(rate)
+        except ValueError:
+            raise typer.BadParameter(f"{kind}: rate {rate!r} is not a number") from None
+    return rates
+
+
 @app.command()
 def simulate(
-    buildings: Annotated[int, typer.Option(help="buildings in the demo portfolio")] = 6,
+    buildings: Annotated[int, typer.Option(help="buildings in the demo portfolio")] = 7,
     seed: Annotated[int, typer.Option(help="same seed, same buildings, readings and faults")] = 1,
     backfill: Annotated[
         int, typer.Option(help="days of history to write through the writer, ending today")
@@ -151,7 +171,22 @@ def simulate(
     speed: Annotated[
         float, typer.Option(help="live: simulated seconds per second (0: as fast as possible)")
     ] = 1.0,
-    step: Annotated[int, typer.Option(help="seconds between readings (default 900 / live 60)")] = 0,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="live: first simulated day, YYYY-MM-DD (default: now, or today"
+            " after a backfill); never runs ahead of now"
+        ),
+    ] = None,
+    step: Annotated[int, typer.Option(help="backfill: seconds between readings")] = 900,
+    live_step: Annotated[int, typer.Option(help="live: seconds between readings")] = 60,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="fault rates per building per 30 days, e.g. 'spike=3,dead_meter=0';"
+            " 'none' for no faults"
+        ),
+    ] = None,
     labels: Annotated[Path | None, typer.Option(help="write fault labels (JSON lines)")] = None,
     registry: Annotated[Path | None, typer.Option(help="write the registry YAML here")] = None,
 ) -> None:
@@ -169,37 +204,49 @@ def simulate(
 
     s = load_settings()
     logs.setup("text")
-    portfolio = make_portfolio(buildings, seed=seed)
-    tz = dt.timezone(dt.timedelta(hours=8))
+    rates = _fault_rates(faults)
+    try:
+        portfolio = make_portfolio(buildings, seed=seed)
+        sim = Simulator(portfolio, seed=seed, step_s=step, fault_rates=rates, mqtt=True)
+        first = dt.date.fromisoformat(start) if start else None
+    except ValueError as exc:
+        console.print(f"[red]参数错误 bad option[/]: {exc}")
+        raise typer.Exit(2) from None
+    tz = sim.tz
     today = dt.datetime.now(tz).date()
-    faults = []
+    found = []
     with db.connect(s.database_url) as conn:
         import_portfolio(conn, portfolio, registry)
         conn.commit()
         if backfill:
-            sim = Simulator(portfolio, seed=seed, step_s=step or 900)
+            offline = sim.resume(step_s=step, mqtt=False)
             with Progress(console=console) as bar:
                 task = bar.add_task(f"回填 backfill {backfill} days", total=backfill)
                 result = run_backfill(
                     conn,
-                    sim,
+                    offline,
                     today - dt.timedelta(days=backfill),
                     today,
                     progress=lambda done, total: bar.update(task, completed=done),
                 )
-            faults += result.faults
+            found += result.faults
+            sim = offline
             console.print(f"已写入 written: {result.rows:,} readings, {len(result.faults)} faults")
     if labels and not live:
-        write_labels(labels, faults)
+        write_labels(labels, found)
     if not live:
         return
-    sim = Simulator(portfolio, seed=seed + 1, step_s=step or 60, mqtt=True)
-    start = dt.datetime.now(tz) if speed == 1.0 else dt.datetime.combine(today, dt.time(), tz)
+    if backfill:
+        begin = dt.datetime.combine(today, dt.time(), tz)  # the backfill ended at midnight
+    elif first:
+        begin = dt.datetime.combine(first, dt.time(), tz)
+    else:
+        begin = dt.datetime.now(tz)
     publisher = Publisher(
-        sim,
+        sim.resume(step_s=live_step, mqtt=True),
         s.broker_host,
         s.broker_port,
-        start=start,
+        start=begin,
         speed=speed,
         prefix=s.topic_prefix,
         username=s.broker_username,
@@ -216,7 +263,7 @@ def simulate(
         publisher.run()
     finally:
         if labels:
-            write_labels(labels, faults + publisher.faults)
+            write_labels(labels, found + publisher.faults)
         console.print(f"已发布 published {publisher.sent:,} messages")
 
 

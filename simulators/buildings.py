@@ -418,24 +418,20 @@ class Simulator:
         meters = self.meters
         inc = energy[meters] / self.multiplier[:, None]
         replacements = []
-        events = [f for f in day_faults if f.kind in ("meter_reset", "meter_replacement")]
-        mult = np.repeat(self.multiplier[:, None], inc.shape[1], axis=1)
-        for f in events:
-            m = int(np.flatnonzero(meters == self.index[f.point])[0])
-            at = np.flatnonzero((times > f.start_us) & (times <= f.end_us))
-            if not len(at):
-                continue
-            j = int(at[0])
-            if f.kind == "meter_replacement":
-                mult[m, j:] = f.params["new_multiplier"]
-                inc[m, j:] = energy[meters[m], j:] / mult[m, j:]
+        # (fault, meter row, first slot on the new register) of each reset or replacement today
+        events = []
+        for f in day_faults:
+            if f.kind in ("meter_reset", "meter_replacement"):
+                at = np.flatnonzero((times > f.start_us) & (times <= f.end_us))
+                if len(at):
+                    events.append(
+                        (f, int(np.flatnonzero(meters == self.index[f.point])[0]), int(at[0]))
+                    )
+        for f, m, j in events:
+            if f.kind == "meter_replacement":  # the new meter has its own CT ratio
+                inc[m, j:] = energy[meters[m], j:] / f.params["new_multiplier"]
         series = self.register[:, None] + np.cumsum(inc, axis=1)
-        for f in events:
-            m = int(np.flatnonzero(meters == self.index[f.point])[0])
-            at = np.flatnonzero((times > f.start_us) & (times <= f.end_us))
-            if not len(at):
-                continue
-            j = int(at[0])
+        for f, m, j in events:
             before = series[m, j - 1] if j else self.register[m]
             series[m, j:] -= before
             if f.kind == "meter_replacement":

@@ -9,6 +9,7 @@ energy (or water) the faulted run used beyond the same run without the fault.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -74,10 +75,16 @@ class Fault:
         return (times_us >= self.start_us) & (times_us < self.end_us)
 
     def label(self) -> dict[str, object]:
-        """The row of the labels file (times as µs since the Unix epoch, UTC)."""
+        """The row of the labels file: times as µs since the Unix epoch and as ISO 8601 UTC."""
         out = asdict(self)
+        out["start"] = _iso(self.start_us)
+        out["end"] = _iso(self.end_us)
         out["description"] = KINDS[self.kind][1]
         return out
+
+
+def _iso(time_us: int) -> str:
+    return datetime.fromtimestamp(time_us / 1e6, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _pick_point(b: Building, target: str, rng: np.random.Generator) -> str:
