@@ -68,19 +68,30 @@ def test_route_validates_itself() -> None:
 def test_default_routes() -> None:
     routes = default_routes("site7")
     assert [(r.filter, r.format) for r in routes] == [
-        ("site7/readings/#", "canonical"), ("site7/senml/#", "senml"),
-        ("tele/+/SENSOR", "tasmota"), ("shelly/+/status/+", "shelly"),
-        ("shelly/+/events/rpc", "shelly")]
+        ("site7/readings/#", "canonical"),
+        ("site7/senml/#", "senml"),
+        ("tele/+/SENSOR", "tasmota"),
+        ("shelly/+/status/+", "shelly"),
+        ("shelly/+/events/rpc", "shelly"),
+    ]
 
 
 def test_subscriptions_put_mappings_first_and_are_distinct() -> None:
     rule = MappingRule("r", "plant/+/data", (MappingReading("p/{1}", "v"),))
-    routes = [*default_routes(), Route("tele/+/SENSOR", "tasmota"),
-              Route("plant/+/data", "mapping", rule)]
+    routes = [
+        *default_routes(),
+        Route("tele/+/SENSOR", "tasmota"),
+        Route("plant/+/data", "mapping", rule),
+    ]
     decoder = Decoder(routes)
-    assert decoder.subscriptions() == ["plant/+/data", "jieneng/readings/#", "jieneng/senml/#",
-                                       "tele/+/SENSOR", "shelly/+/status/+",
-                                       "shelly/+/events/rpc"]
+    assert decoder.subscriptions() == [
+        "plant/+/data",
+        "jieneng/readings/#",
+        "jieneng/senml/#",
+        "tele/+/SENSOR",
+        "shelly/+/status/+",
+        "shelly/+/events/rpc",
+    ]
 
 
 def test_mapping_route_wins_over_builtin_format() -> None:
@@ -92,8 +103,11 @@ def test_mapping_route_wins_over_builtin_format() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"naive_tz": "Mars/Olympus"}, "naive_tz"), ({"max_payload_bytes": 0}, "max_payload"),
-     ({"max_payload_bytes": 1.5}, "max_payload")],
+    [
+        ({"naive_tz": "Mars/Olympus"}, "naive_tz"),
+        ({"max_payload_bytes": 0}, "max_payload"),
+        ({"max_payload_bytes": 1.5}, "max_payload"),
+    ],
 )
 def test_decoder_refuses_bad_settings(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -118,10 +132,17 @@ def test_topic_cache_is_bounded() -> None:
 
 # --- mapping rules ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("path", "steps"),
-    [("ts", ("ts",)), ("data.channels[2].e", ("data", "channels", 2, "e")),
-     ("[0].v", (0, "v")), ("a[1][2]", ("a", 1, 2)), ("$", ()), ("a-b.c d", ("a-b", "c d"))],
+    [
+        ("ts", ("ts",)),
+        ("data.channels[2].e", ("data", "channels", 2, "e")),
+        ("[0].v", (0, "v")),
+        ("a[1][2]", ("a", 1, 2)),
+        ("$", ()),
+        ("a-b.c d", ("a-b", "c d")),
+    ],
 )
 def test_parse_path(path: str, steps: tuple) -> None:
     assert parse_path(path) == steps
@@ -156,18 +177,25 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_load_mappings(tmp_path: Path) -> None:
     routes = load_mappings(write(tmp_path, GOOD))
-    assert [(r.filter, r.format) for r in routes] == [("factory/+/meter/+", "mapping"),
-                                                     ("home/+/power", "mapping")]
+    assert [(r.filter, r.format) for r in routes] == [
+        ("factory/+/meter/+", "mapping"),
+        ("home/+/power", "mapping"),
+    ]
     rule = routes[0].rule
     assert rule is not None and rule.time == MappingTime("ts", "epoch_s")
     assert rule.readings[1] == MappingReading("factory/{1}/{2}/power_kw", "data.p", "W")
     decoder = Decoder([*routes, *default_routes()])
-    fmt, out = decoder.decode("factory/n/meter/m7",
-                              b'{"ts": 1795392000, "data": {"energy": 1234567, "p": 5300}}',
-                              received_us=NOW)
+    fmt, out = decoder.decode(
+        "factory/n/meter/m7",
+        b'{"ts": 1795392000, "data": {"energy": 1234567, "p": 5300}}',
+        received_us=NOW,
+    )
     assert (fmt, out.keys, out.times_us, out.values) == (
-        "mapping", ["factory/n/m7/energy_kwh", "factory/n/m7/power_kw"], [NOW, NOW],
-        [1234.567, 5.3])
+        "mapping",
+        ["factory/n/m7/energy_kwh", "factory/n/m7/power_kw"],
+        [NOW, NOW],
+        [1234.567, 5.3],
+    )
     assert decoder.decode("home/flat2/power", b"1.5", received_us=NOW)[1].values == [1.5]
 
 
@@ -186,22 +214,32 @@ mappings:
 @pytest.mark.parametrize(
     ("reading", "extra", "message"),
     [
-        ('{point: "b/{1}", path: v, unit: kwhh}', "",
-         r"mappings\[1\]\.readings\[0\]\.unit: 'kwhh'"),
+        (
+            '{point: "b/{1}", path: v, unit: kwhh}',
+            "",
+            r"mappings\[1\]\.readings\[0\]\.unit: 'kwhh'",
+        ),
         ('{point: "b/{2}", path: v}', "", r"mappings\[1\]\.readings\[0\]\.point: .*\{2\}"),
         ('{point: "b/{dev}", path: v}', "", r"mappings\[1\]\.readings\[0\]\.point: .*braces"),
         ('{point: "b/{1}", path: "a..b"}', "", r"mappings\[1\]\.readings\[0\]\.path"),
         ('{point: "b/{1}"}', "", r"mappings\[1\]\.readings\[0\]\.path: required"),
-        ('{point: "b/{1}", path: v, scale: 2}', "",
-         r"mappings\[1\]\.readings\[0\]\.scale: unknown"),
-        ('{point: "b/{1}", path: v}', "time: {path: ts, format: epoch_us}",
-         r"mappings\[1\]\.time\.format: 'epoch_us'"),
+        (
+            '{point: "b/{1}", path: v, scale: 2}',
+            "",
+            r"mappings\[1\]\.readings\[0\]\.scale: unknown",
+        ),
+        (
+            '{point: "b/{1}", path: v}',
+            "time: {path: ts, format: epoch_us}",
+            r"mappings\[1\]\.time\.format: 'epoch_us'",
+        ),
         ('{point: "b/{1}", path: v}', "time: {path: ts}", r"mappings\[1\]\.time\.format: required"),
         ('{point: "b/{1}", path: v}', "topics: x", r"mappings\[1\]\.topics: unknown field"),
     ],
 )
-def test_load_mappings_names_rule_and_field(tmp_path: Path, reading: str, extra: str,
-                                            message: str) -> None:
+def test_load_mappings_names_rule_and_field(
+    tmp_path: Path, reading: str, extra: str, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         load_mappings(write(tmp_path, BAD_RULE % (reading, extra)))
 
@@ -213,17 +251,25 @@ def test_load_mappings_names_rule_and_field(tmp_path: Path, reading: str, extra:
         ("rules: []", "one key, 'mappings'"),
         ("mappings: []", "non-empty list"),
         ("mappings: [5]", r"mappings\[0\]: 5 is not a mapping"),
-        ('mappings: [{name: a, topic: "a/#/b", readings: [{point: p, path: v}]}]',
-         r"mappings\[0\]\.topic: .*'#' before"),
+        (
+            'mappings: [{name: a, topic: "a/#/b", readings: [{point: p, path: v}]}]',
+            r"mappings\[0\]\.topic: .*'#' before",
+        ),
         ('mappings: [{name: a, topic: "a/#", readings: []}]', r"mappings\[0\]\.readings"),
-        ('mappings: [{topic: "a/#", readings: [{point: p, path: v}]}]',
-         r"mappings\[0\]\.name: required"),
-        ('mappings: [{name: a, topic: "x/+", readings: [{point: p, path: v}]},\n'
-         '           {name: b, topic: "x/+", readings: [{point: p, path: v}]}]',
-         r"mappings\[1\]\.topic: 'x/\+' is already used by mappings\[0\]"),
-        ('mappings: [{name: a, topic: "x/+", readings: [{point: p, path: v}]},\n'
-         '           {name: a, topic: "y/+", readings: [{point: p, path: v}]}]',
-         r"mappings\[1\]\.name: 'a' is already used by mappings\[0\]"),
+        (
+            'mappings: [{topic: "a/#", readings: [{point: p, path: v}]}]',
+            r"mappings\[0\]\.name: required",
+        ),
+        (
+            'mappings: [{name: a, topic: "x/+", readings: [{point: p, path: v}]},\n'
+            '           {name: b, topic: "x/+", readings: [{point: p, path: v}]}]',
+            r"mappings\[1\]\.topic: 'x/\+' is already used by mappings\[0\]",
+        ),
+        (
+            'mappings: [{name: a, topic: "x/+", readings: [{point: p, path: v}]},\n'
+            '           {name: a, topic: "y/+", readings: [{point: p, path: v}]}]',
+            r"mappings\[1\]\.name: 'a' is already used by mappings\[0\]",
+        ),
     ],
 )
 def test_load_mappings_refuses_bad_files(tmp_path: Path, text: str, message: str) -> None:
