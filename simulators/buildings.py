@@ -3,7 +3,7 @@
 Per slot (``step_s`` seconds, 15 min by default) and building:
 
 - **Weather**: outdoor air temperature from the city's climatology (annual and daily cycles)
-  plus a persistent AR(1) weather anomaly (a few days' memory) and sensor noise.
+  plus a persistent AR(1) weather anomaly (σ 2 °C, a few days of memory) and sensor noise.
 - **Occupancy** from the building type's schedule and China's working calendar
   (:mod:`analytics.calendar`: holidays and 调休 workdays; school vacations).
 - **HVAC (01B)**: cooling and heating loads from degree-hours against the setpoints (26 °C
@@ -261,7 +261,7 @@ class Simulator:
         rho = np.exp(-self.step_us / (3 * DAY_US))
         eps = rng.standard_normal((len(self.cities), n))
         anomaly, _ = lfilter(
-            [2.5 * np.sqrt(1 - rho**2)], [1.0, -rho], eps, axis=1, zi=(rho * self.anomaly)[:, None]
+            [2.0 * np.sqrt(1 - rho**2)], [1.0, -rho], eps, axis=1, zi=(rho * self.anomaly)[:, None]
         )
         self.anomaly = anomaly[:, -1]
         t_city = self._climate(doy[None, :], mid_hours[None, :]) + anomaly
@@ -462,13 +462,14 @@ class Simulator:
         zb = self.zone_building
         n = t_out.shape[1]
         step_h = self.step_us / HOUR_US
-        free = t_out[zb] + 2.0 + 3.0 * occ[zb] + self.zone_bias[:, None]
+        # Unconditioned, a building's mass averages the day: slow, a little above outdoors.
+        free = t_out[zb] + 1.5 + 3.0 * occ[zb] + self.zone_bias[:, None]
         cooling = on[zb] & (t_out[zb] > set_c[zb] - 6.0)
         heating = (on[zb] | district[zb]) & (t_out[zb] < set_h[zb] - 2.0) & ~cooling
         heat_target = np.where(on[zb], set_h[zb], set_h[zb] - 4.0)
         target = np.where(cooling, np.minimum(free, set_c[zb]), free)
         target = np.where(heating, np.maximum(free, heat_target), target)
-        rate = np.where(cooling | heating, 1 - np.exp(-step_h / 0.75), 1 - np.exp(-step_h / 8.0))
+        rate = np.where(cooling | heating, 1 - np.exp(-step_h / 0.75), 1 - np.exp(-step_h / 24.0))
         out = np.empty((len(zb), n))
         t = self.t_in
         for k in range(n):

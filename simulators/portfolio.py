@@ -30,8 +30,8 @@ class City:
 
 #: One city per climate zone (two for 夏热冬冷), district codes from GB/T 2260.
 CITIES: tuple[City, ...] = (
-    City("哈尔滨", "230102", "严寒", 4.6, 21.0, 5.0, "district_heat"),
-    City("北京", "110108", "寒冷", 12.8, 15.5, 5.5, "district_heat"),
+    City("哈尔滨", "230102", "严寒", 4.6, 21.0, 4.5, "district_heat"),
+    City("北京", "110108", "寒冷", 12.8, 15.5, 4.5, "district_heat"),
     City("上海", "310104", "夏热冬冷", 17.1, 12.0, 3.5, "none"),
     City("武汉", "420106", "夏热冬冷", 17.3, 13.0, 4.0, "none"),
     City("广州", "440106", "夏热冬暖", 22.4, 7.5, 3.5, "none"),

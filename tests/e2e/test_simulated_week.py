@@ -110,7 +110,7 @@ def test_simulated_week_through_the_collector(
     # Indoor temperatures are plausible.
     zones = [p.key for p in sim.points if p.role.startswith("zone")]
     temps = np.array([v for k in zones for v in stored[k].values()])
-    assert 10.0 < temps.min() and temps.max() < 32.0
+    assert 5.0 < temps.min() and temps.max() < 38.0  # closed buildings float in summer
 
     # Every injected fault is labelled and leaves a trace in the stored data.
     assert faults and all(f.label()["kind"] in KINDS for f in faults)
