@@ -1,0 +1,240 @@
+"""Interval consumption from cumulative registers, vectorized across meters.
+
+A register reading is what the meter's counter shows at the end of a slot, in register units
+(before the CT/PT multiplier). Consumption in slot ``t`` is the use between the readings at
+the ends of slots ``t - 1`` and ``t``, times the multiplier. On the way, :func:`from_registers`
+handles what real registers do: wrap at their rollover value, fall back to zero (reset),
+get replaced (a recorded event), jitter slightly backwards, show one wild reading (spike),
+stand still and then catch up (stuck), and miss readings (gaps, whose use is spread evenly
+over the missing slots). Every decision leaves a flag (:mod:`analytics.flags`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from analytics import flags as F
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """A recorded meter replacement between the readings of slots ``slot - 1`` and ``slot``.
+
+    Parameters
+    ----------
+    point : int
+        Row of the meter in the grid.
+    slot : int
+        First slot whose reading comes from the new register.
+    old_final : float
+        Last value of the old register (register units).
+    new_initial : float
+        First value of the new register when it was installed (register units).
+    new_multiplier : float
+        CT/PT ratio of the new meter (it applies from ``slot`` on).
+    """
+
+    point: int
+    slot: int
+    old_final: float
+    new_initial: float = 0.0
+    new_multiplier: float = 1.0
+
+
+def _per_point(value: np.ndarray | float, n: int, name: str) -> np.ndarray:
+    out = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,))
+    if np.any(out < 0) or np.any(np.isnan(out)):
+        raise ValueError(f"{name}: must be ≥ 0 for every point")
+    return out
+
+
+def _previous_valid(valid: np.ndarray) -> np.ndarray:
+    """Index of the last valid slot strictly before each slot (-1 when none)."""
+    n = valid.shape[1]
+    last = np.maximum.accumulate(np.where(valid, np.arange(n), -1), axis=1)
+    prev = np.full_like(last, -1)
+    prev[:, 1:] = last[:, :-1]
+    return prev
+
+
+def _next_valid(valid: np.ndarray) -> np.ndarray:
+    """Index of the first valid slot strictly after each slot (n when none)."""
+    n = valid.shape[1]
+    first = np.minimum.accumulate(np.where(valid, np.arange(n), n)[:, ::-1], axis=1)[:, ::-1]
+    nxt = np.full_like(first, n)
+    nxt[:, :-1] = first[:, 1:]
+    return nxt
+
+
+def _take(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[p, idx[p, t]]`` with NaN where ``idx`` is out of range."""
+    n = a.shape[1]
+    ok = (idx >= 0) & (idx < n)
+    out = np.take_along_axis(a, np.clip(idx, 0, n - 1), axis=1)
+    return np.where(ok, out, np.nan)
+
+
+def from_registers(
+    registers: np.ndarray,
+    *,
+    multiplier: np.ndarray | float = 1.0,
+    rollover: np.ndarray | float = np.inf,
+    resolution: np.ndarray | float = 0.0,
+    replacements: Sequence[Replacement] = (),
+    stuck_slots: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval consumption and quality flags from register readings.
+
+    Parameters
+    ----------
+    registers : array_like, shape (points, slots)
+        Register readings at the end of each slot, register units (kWh, m³ … before the
+        multiplier); NaN where there is no reading.
+    multiplier : float or array_like, shape (points,)
+        CT/PT ratio: consumption = register step × multiplier.
+    rollover : float or array_like, shape (points,)
+        Register value at which the counter wraps to zero, register units; ``inf`` for none.
+    resolution : float or array_like, shape (points,)
+        Smallest register step, register units. Backward steps up to two steps (or 1e-9 of
+        the reading) are jitter and count as zero.
+    replacements : sequence of Replacement
+        Recorded meter replacements.
+    stuck_slots : int
+        A register that stands still at least this many slots and then jumps by more than
+        the use it missed (at its usual rate) was stuck; the jump is spread over the run.
+
+    Returns
+    -------
+    consumption : numpy.ndarray of float64, shape (points, slots)
+        Use in each slot, in register units × multiplier (kWh, m³ …); NaN where it cannot
+        be known (before the first reading, after the last, on the first slot).
+    flags : numpy.ndarray of uint16, shape (points, slots)
+        :mod:`analytics.flags` bits.
+    """
+    r = np.array(registers, dtype=np.float64, ndmin=2, copy=True)
+    if r.ndim != 2:
+        raise ValueError(f"registers: must be 2-D (points, slots), got shape {r.shape}")
+    p, n = r.shape
+    mult = _per_point(multiplier, p, "multiplier")
+    roll = _per_point(rollover, p, "rollover")
+    res = _per_point(resolution, p, "resolution")
+    flags = np.zeros((p, n), dtype=np.uint16)
+    flags[np.isnan(r)] |= F.GAP
+    replaced = np.zeros((p, n), dtype=bool)
+    for ev in replacements:
+        if not (0 <= ev.point < p and 0 <= ev.slot < n):
+            raise ValueError(f"replacements: point {ev.point}, slot {ev.slot} outside the grid")
+        replaced[ev.point, ev.slot] = True
+
+    # 1. Spikes: a reading whose removal makes its neighbours consistent again, by far more
+    #    than the meter's usual step (a small excursion is more likely a reset).
+    valid = ~np.isnan(r)
+    prev, nxt = _previous_valid(valid), _next_valid(valid)
+    before, after = _take(r, prev), _take(r, nxt)
+    tol = np.maximum(2 * res, 1e-9)[:, None]
+    usual = _usual_step(r - before, valid & (prev == np.arange(n) - 1))
+    with np.errstate(invalid="ignore"):
+        bridged = after - before >= -tol
+        excursion = np.maximum(r - after, before - r)
+        broken = (excursion > tol) & (excursion > 10 * np.nan_to_num(usual)[:, None])
+    next_replaced = np.take_along_axis(replaced, np.clip(nxt, 0, n - 1), axis=1) & (nxt < n)
+    spike = valid & bridged & broken & ~replaced & ~next_replaced
+    r[spike] = np.nan
+    flags[spike] |= F.SPIKE
+
+    # 2. Steps between consecutive readings.
+    valid = ~np.isnan(r)
+    prev = _previous_valid(valid)
+    before = _take(r, prev)
+    step = r - before
+    span = np.where(prev >= 0, np.arange(n) - prev, 0)
+
+    # 3. Recorded replacements: old register to its final value, new one from its initial.
+    mult_t = np.repeat(mult[:, None], n, axis=1)
+    handled = np.zeros((p, n), dtype=bool)
+    for ev in sorted(replacements, key=lambda e: e.slot):
+        row = valid[ev.point, ev.slot :]
+        if not row.any():
+            continue
+        t = ev.slot + int(np.argmax(row))  # first reading on the new register
+        old = mult_t[ev.point, t - 1] if t else mult[ev.point]
+        prior = before[ev.point, t]
+        used_old = 0.0 if np.isnan(prior) else max(ev.old_final - prior, 0.0) * old
+        used_new = max(r[ev.point, t] - ev.new_initial, 0.0) * ev.new_multiplier
+        step[ev.point, t] = (used_old + used_new) / ev.new_multiplier
+        mult_t[ev.point, t:] = ev.new_multiplier
+        handled[ev.point, t] = True
+        flags[ev.point, t] |= F.REPLACEMENT
+
+    # 4. Backward steps: rollover, jitter or reset.
+    with np.errstate(invalid="ignore"):
+        backward = (step < 0) & ~handled
+        wraps = (
+            backward
+            & np.isfinite(roll)[:, None]
+            & (before >= 0.5 * roll[:, None])
+            & (r < 0.5 * roll[:, None])
+        )
+        jitter = backward & ~wraps & (step >= -tol)
+    step = np.where(wraps, step + roll[:, None], step)
+    flags[wraps] |= F.ROLLOVER
+    step = np.where(jitter, 0.0, step)
+    flags[jitter] |= F.NEGATIVE
+    reset = backward & ~wraps & ~jitter
+    step = np.where(reset, r, step)  # it counts from zero again
+    flags[reset] |= F.RESET
+
+    # 5. Stuck registers: a long run of zero steps, then a catch-up jump.
+    _stuck(step, span, valid, flags, stuck_slots)
+
+    # 6. Spread each step evenly over the slots since the previous reading.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(valid & (span > 0), step / np.maximum(span, 1), np.nan)
+    nxt = _next_valid(valid)
+    src = np.where(valid, np.arange(n), nxt)  # a gap slot takes the next reading's rate
+    started = _previous_valid(valid) >= 0
+    filled = np.where(started | valid, _take(rate, src), np.nan)
+    spread = ~valid & ~np.isnan(filled)
+    flags[spread] |= F.INTERPOLATED
+    flags[valid & (span > 1)] |= F.INTERPOLATED
+    return filled * mult_t, flags
+
+
+def _usual_step(step: np.ndarray, single: np.ndarray) -> np.ndarray:
+    """Usual use per slot of each point: the median of its positive single-slot steps."""
+    with np.errstate(invalid="ignore"):
+        positive = np.where(single & (step > 0), step, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no usual use
+        return np.nanmedian(positive, axis=1)
+
+
+def _stuck(
+    step: np.ndarray, span: np.ndarray, valid: np.ndarray, flags: np.ndarray, min_run: int
+) -> None:
+    """Find stuck runs; turn their zero steps into gaps covered by the catch-up step."""
+    p, n = step.shape
+    zero = valid & (step == 0) & (span == 1)
+    usual = _usual_step(step, valid & (span == 1))
+    # Runs of zero steps, found on the flattened grid with a separator between points.
+    padded = np.zeros((p, n + 2), dtype=np.int8)
+    padded[:, 1:-1] = zero
+    edges = np.diff(padded.ravel())
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    row, col = np.divmod(starts + 1, n + 2)
+    col -= 1  # first zero step of the run, in grid columns
+    length = ends - starts
+    keep = (length >= min_run) & (col + length <= n - 1)
+    for r_, c, ln in zip(row[keep], col[keep], length[keep], strict=True):
+        j = c + ln  # the catch-up reading
+        if not valid[r_, j] or span[r_, j] != 1 or np.isnan(usual[r_]) or usual[r_] <= 0:
+            continue
+        jump = step[r_, j]
+        if jump >= 5 * usual[r_] and jump >= 0.5 * (ln + 1) * usual[r_]:
+            valid[r_, c:j] = False  # the frozen readings carry no information
+            span[r_, j] = ln + 1
+            flags[r_, c : j + 1] |= F.STUCK
