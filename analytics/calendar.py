@@ -77,3 +77,48 @@ def is_workday(dates: np.ndarray) -> np.ndarray:
     """True where people go to work: ordinary workdays and 调休 weekend workdays."""
     kinds = day_types(dates)
     return (kinds == WORKDAY) | (kinds == ADJUSTED_WORKDAY)
+
+
+def slot_context(
+    start_us: int, step_s: int, n_slots: int, utc_offset_s: int = 8 * 3600
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local hour (start of slot, 0–24), day type and local date of each slot of a grid.
+
+    Parameters
+    ----------
+    start_us : int
+        Start of the first slot, UTC µs since the Unix epoch (a local midnight).
+    step_s, n_slots : int
+        Slot length (s) and count.
+    utc_offset_s : int
+        The zone's offset from UTC (China: +8 h all year).
+    """
+    local_us = (
+        start_us
+        + utc_offset_s * 1_000_000
+        + np.arange(n_slots, dtype=np.int64) * (step_s * 1_000_000)
+    )
+    days = (local_us // 86_400_000_000).astype("datetime64[D]")
+    hours = (local_us % 86_400_000_000) / 3.6e9
+    return hours, day_types(days), days
+
+
+#: Typical school vacations (寒假, 暑假) as (month, day) ranges [start, end); provinces and
+#: schools differ: pass their own dates where known.
+SCHOOL_VACATIONS: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (
+    ((1, 15), (2, 25)),
+    ((7, 5), (9, 1)),
+)
+
+
+def school_vacation(dates: np.ndarray, vacations=SCHOOL_VACATIONS) -> np.ndarray:
+    """True on local dates inside a school vacation."""
+    days = np.asarray(dates).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    month = (months.astype(np.int64) % 12) + 1
+    day = (days - months).astype(np.int64) + 1
+    md = month * 100 + day
+    out = np.zeros(days.shape, dtype=bool)
+    for (m0, d0), (m1, d1) in vacations:
+        out |= (md >= m0 * 100 + d0) & (md < m1 * 100 + d1)
+    return out

@@ -116,8 +116,7 @@ def _in_season(date: dt.date, start: tuple[int, int], end: tuple[int, int]) -> b
 
 
 def _school_vacation(date: dt.date) -> bool:
-    md = (date.month, date.day)
-    return (1, 15) <= md < (2, 25) or (7, 5) <= md < (9, 1)
+    return bool(calendar.school_vacation(np.array([np.datetime64(date, "D")]))[0])
 
 
 class Simulator:
@@ -313,6 +312,7 @@ class Simulator:
         leak = np.zeros((nb, n))
         for f in day_faults:
             i, on = b_index[f.building], f.active(slot_start)
+            b = bs[i]
             if f.kind == "overcooling":
                 set_c[i] = np.where(on, f.params["setpoint_c"], set_c[i])
             elif f.kind == "overheating":
@@ -321,8 +321,13 @@ class Simulator:
                 light_floor[i] = np.where(on, f.params["level"], light_floor[i])
             elif f.kind == "hvac_out_of_hours":
                 extra_on[i] |= on
-            elif f.kind == "night_water_leak":
-                leak[i] = np.where(on, f.params["level"], leak[i])
+            elif f.kind == "night_water_leak":  # a leak worth finding grows with the plumbing
+                night = (
+                    self.headcount[i]
+                    * _WATER[b.kind]
+                    * _interp_schedule(np.array([3.0]), b.kind, False)[0]
+                )
+                leak[i] = np.where(on, f.params["level"] + 0.3 * night, leak[i])
 
         normal = self._loads(t_out, occ, hvac_on, district, None)
         actual = self._loads(

@@ -22,7 +22,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "overcooling": ("zone", "cooling setpoint below 26 °C in the cooling season"),
     "overheating": ("zone", "heating setpoint above 20 °C in the heating season"),
     "night_water_leak": ("water", "water flowing at night (leak)"),
-    "stuck_register": ("meter", "register stops counting, then jumps back"),
+    "stuck_register": ("elec", "register stops counting, then jumps back"),
     "dead_meter": ("meter", "meter silent: no readings"),
     "spike": ("main_power", "one absurd reading"),
     "meter_reset": ("meter", "register resets to zero"),
@@ -90,8 +90,10 @@ def _iso(time_us: int) -> str:
 def _pick_point(b: Building, target: str, rng: np.random.Generator) -> str:
     if target == "zone":
         return b.point(f"zone{int(rng.integers(1, b.zones + 1))}").key
-    if target in ("meter", "any"):
+    if target in ("meter", "any", "elec"):
         meters = [p for p in b.points if p.cumulative]
+        if target == "elec":  # always consuming: a stuck register shows
+            meters = [p for p in meters if p.energy_code and p.energy_code.startswith("01")]
         return meters[int(rng.integers(len(meters)))].key
     return b.point(target).key
 

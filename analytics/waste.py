@@ -1,0 +1,270 @@
+"""Waste detectors on [points × slots] grids; each finding says what it costs.
+
+- :func:`off_hours_excess`: use outside working hours (nights, weekends, holidays by China's
+  calendar with 调休) above the point's own off-hours profile: lighting and plugs left on
+  (01A), HVAC out of hours (01B), night water flow (leaks).
+- :func:`setpoint_violations`: zones cooled below 26 °C or heated above 20 °C while HVAC
+  runs (国办发〔2007〕42号).
+
+A :class:`Finding` carries its slots, a severity, a score, the evidence, and the waste in the
+point's unit; :func:`with_impact` adds kgce, kgCO2 and CNY (:mod:`analytics.factors`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+from analytics import calendar
+from analytics.factors import Factors
+
+COOLING_MIN_C = 26.0
+HEATING_MAX_C = 20.0
+
+
+@dataclass(slots=True)
+class Finding:
+    """One finding on one point.
+
+    Attributes
+    ----------
+    point : int
+        Row of the point in the grid.
+    rule : str
+        Stable key: ``after_hours``, ``hvac_out_of_hours``, ``night_flow``,
+        ``overcooling``, ``overheating``.
+    start, end : int
+        First slot and the slot after the last.
+    severity : {"low", "medium", "high"}
+    score : float
+        How far beyond the threshold (1 = at the threshold).
+    waste : float
+        Estimated waste in ``waste_unit`` (kWh or m³) over the finding.
+    evidence : dict
+        JSON-able numbers behind the finding.
+    """
+
+    point: int
+    rule: str
+    start: int
+    end: int
+    severity: str
+    score: float
+    waste: float
+    waste_unit: str
+    evidence: dict[str, float] = field(default_factory=dict)
+    impact: dict[str, float] = field(default_factory=dict)
+
+
+def _runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
+    """(row, start, end) of runs of True at least ``min_len`` long, in row order."""
+    p, n = mask.shape
+    padded = np.zeros((p, n + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded.ravel())
+    starts, ends = np.flatnonzero(edges == 1) + 1, np.flatnonzero(edges == -1) + 1
+    keep = ends - starts >= min_len
+    rows, cols = np.divmod(starts[keep], n + 2)
+    return list(
+        zip(
+            rows.tolist(),
+            (cols - 1).tolist(),
+            (cols - 1 + (ends - starts)[keep]).tolist(),
+            strict=True,
+        )
+    )
+
+
+def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(a, axis=axis)
+
+
+def working_mask(
+    hours: np.ndarray, day_types: np.ndarray, working_hours: tuple[float, float] = (8.0, 18.0)
+) -> np.ndarray:
+    """Slots inside working hours on workdays (ordinary and 调休)."""
+    worked = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
+    return worked & (hours >= working_hours[0]) & (hours < working_hours[1])
+
+
+def profile(values: np.ndarray, slot_of_day: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Median of each point per (group, slot of day), broadcast back onto the grid.
+
+    ``group`` labels each slot (e.g. 0 workday, 1 off-day); the median over the days of the
+    window resists the few days a fault touches.
+    """
+    p, n = values.shape
+    out = np.full((p, n), np.nan)
+    for g in np.unique(group):
+        for s in np.unique(slot_of_day):
+            cols = np.flatnonzero((group == g) & (slot_of_day == s))
+            out[:, cols] = _nanmedian(values[:, cols], axis=1)[:, None]
+    return out
+
+
+def off_hours_excess(
+    use: np.ndarray,
+    hours: np.ndarray,
+    day_types: np.ndarray,
+    *,
+    rule: str,
+    unit: str,
+    working_hours: tuple[float, float] = (8.0, 18.0),
+    min_slots: int = 8,
+    n_sigmas: float = 5.0,
+    min_share: float = 0.1,
+    groups: np.ndarray | None = None,
+) -> list[Finding]:
+    """Runs of off-hours use above the point's usual off-hours profile.
+
+    Parameters
+    ----------
+    use : array_like, shape (points, slots)
+        Consumption per slot (kWh or m³), NaN where unknown.
+    hours, day_types : array_like, shape (slots,)
+        Local hour and day type of each slot (:func:`analytics.calendar.slot_context`).
+    rule, unit : str
+        Finding key and the unit of ``use``.
+    working_hours : (float, float)
+        Local hours of the working day; slots outside them, and whole off-days, are
+        off-hours.
+    min_slots : int
+        Shortest run to report (8 × 15 min = 2 h).
+    n_sigmas : float
+        Excess threshold in robust standard deviations of the off-hours residual.
+    min_share : float
+        Excess threshold as a share of the point's typical off-hours use (noise-free meters).
+    groups : array_like of int, shape (slots,), optional
+        Day regimes with their own profile, e.g. workday / off-day, and for schools term /
+        vacation (:func:`analytics.calendar.school_vacation`); default workday / off-day.
+
+    Returns
+    -------
+    list of Finding
+        Waste = the use above the profile over the run.
+    """
+    u = np.asarray(use, dtype=np.float64)
+    work = working_mask(hours, day_types, working_hours)
+    worked_day = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
+    slot_of_day = np.unique(hours, return_inverse=True)[1]
+    usual = profile(u, slot_of_day, worked_day.astype(int) if groups is None else groups)
+    resid = u - usual
+    off = ~work
+    scale = 1.4826 * _nanmedian(np.abs(np.where(off, resid, np.nan)), axis=1)
+    level = _nanmedian(np.where(off, usual, np.nan), axis=1)
+    threshold = np.maximum(n_sigmas * scale, min_share * np.abs(level))
+    threshold = np.maximum(threshold, 1e-9)[:, None]
+    with np.errstate(invalid="ignore"):
+        high = off[None, :] & (resid > threshold)
+    findings = []
+    for row, a, b in _runs(high, min_slots):
+        excess = resid[row, a:b]
+        waste = float(np.nansum(np.clip(excess, 0, None)))
+        score = float(np.nanmedian(excess) / threshold[row, 0])
+        findings.append(
+            Finding(
+                row,
+                rule,
+                a,
+                b,
+                "high" if score > 5 else "medium" if score > 2 else "low",
+                score,
+                waste,
+                unit,
+                {
+                    "usual_per_slot": float(np.nanmean(usual[row, a:b])),
+                    "observed_per_slot": float(np.nanmean(u[row, a:b])),
+                    "threshold_per_slot": float(threshold[row, 0]),
+                },
+            )
+        )
+    return findings
+
+
+def setpoint_violations(
+    zone_temp: np.ndarray,
+    hvac_use: np.ndarray,
+    outdoor: np.ndarray,
+    hours: np.ndarray,
+    *,
+    min_slots: int = 4,
+    margin_c: float = 1.0,
+    per_degree: float = 0.08,
+) -> list[Finding]:
+    """Zones below 26 °C while cooling, or above 20 °C while heating, with HVAC running.
+
+    Parameters
+    ----------
+    zone_temp : array_like, shape (zones, slots)
+        Indoor air temperature, °C.
+    hvac_use : array_like, shape (zones, slots)
+        Use of the HVAC that serves each zone (kWh or heat kWh per slot), to tell running
+        from standing still and to estimate the waste.
+    outdoor : array_like, shape (zones, slots)
+        Outdoor air temperature at each zone's building, °C; its mean over the last day
+        tells the season (cooling above 22 °C, heating below 12 °C).
+    hours : array_like, shape (slots,)
+        Local hour of each slot (for the slot length).
+    margin_c : float
+        Tolerance on the setpoint rule, K.
+    per_degree : float
+        Share of the HVAC use saved per kelvin of setpoint brought back to the rule (about
+        6–10 % per K is usual for cooling and heating loads); waste = use × share × K.
+
+    References
+    ----------
+    .. [1] 国务院办公厅, 关于严格执行公共建筑空调温度控制标准的通知, 国办发〔2007〕42号.
+    """
+    t = np.asarray(zone_temp, dtype=np.float64)
+    h = np.asarray(hvac_use, dtype=np.float64)
+    out = np.asarray(outdoor, dtype=np.float64)
+    idle = _nanmedian(h, axis=1)[:, None] * 0.5
+    # Season from the outdoor temperature of the last day: cooling above 22 °C on average,
+    # heating below 12 °C (a cool summer night is no heating season).
+    slots_per_day = max(1, min(t.shape[1], int(round(24 / max(np.diff(hours)[0], 1e-9)))))
+    daily = uniform_filter1d(
+        np.nan_to_num(out, nan=15.0),
+        slots_per_day,
+        axis=1,
+        origin=(slots_per_day - 1) // 2,
+        mode="nearest",
+    )
+    with np.errstate(invalid="ignore"):
+        running = h > np.maximum(idle, 1e-9)
+        cool = running & (daily > 22.0) & (out > COOLING_MIN_C - 2) & (t < COOLING_MIN_C - margin_c)
+        heat = running & (daily < 12.0) & (t > HEATING_MAX_C + margin_c)
+    findings = []
+    for rule, mask, limit in (
+        ("overcooling", cool, COOLING_MIN_C),
+        ("overheating", heat, HEATING_MAX_C),
+    ):
+        for row, a, b in _runs(mask, min_slots):
+            kelvin = np.abs(t[row, a:b] - limit)
+            waste = float(np.nansum(h[row, a:b] * np.minimum(per_degree * kelvin, 0.8)))
+            score = float(np.nanmean(kelvin) / margin_c)
+            findings.append(
+                Finding(
+                    row,
+                    rule,
+                    a,
+                    b,
+                    "high" if score > 3 else "medium" if score > 1.5 else "low",
+                    score,
+                    waste,
+                    "kWh",
+                    {"mean_zone_c": float(np.nanmean(t[row, a:b])), "limit_c": limit},
+                )
+            )
+    return findings
+
+
+def with_impact(findings: list[Finding], carriers: list[str], factors: Factors) -> None:
+    """Fill each finding's ``impact`` (kgce, kgCO2, CNY) from its waste; ``carriers[row]``
+    names the energy carrier of the row (:data:`analytics.factors.CARRIER_OF_CLASS`)."""
+    for f in findings:
+        f.impact = {k: float(v) for k, v in factors.impact(carriers[f.point], f.waste).items()}
