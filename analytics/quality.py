@@ -72,7 +72,7 @@ def hampel(
     # isolated spike touches only two of them (a rolling MAD about each slot's own median
     # collapses to zero on trending data).
     step = np.abs(np.diff(filled, axis=1, prepend=filled[:, :1]))
-    step[:, 0] = step[:, 1] if step.shape[1] > 1 else 0.0
+    step[:, 0] = np.median(step[:, 1:], axis=1) if step.shape[1] > 1 else 0.0
     noise = 1.4826 / np.sqrt(2) * median_filter(step, size=size, mode="nearest")
     floor = np.maximum(
         np.asarray(min_scale, dtype=np.float64).reshape(-1, 1), min_relative * np.abs(med)

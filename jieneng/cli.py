@@ -169,8 +169,12 @@ def simulate(
     ] = 0,
     live: Annotated[bool, typer.Option(help="then publish live over MQTT")] = True,
     speed: Annotated[
-        float, typer.Option(help="live: simulated seconds per second (0: as fast as possible)")
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            help="live: simulated seconds per second, 0 as fast as possible (default:"
+            " 0 after a backfill or from --start, catching up with now; else 1)"
+        ),
+    ] = None,
     start: Annotated[
         str | None,
         typer.Option(
@@ -242,8 +246,15 @@ def simulate(
         begin = dt.datetime.combine(first, dt.time(), tz)
     else:
         begin = dt.datetime.now(tz)
+    if speed is None:
+        speed = 0.0 if (backfill or first) else 1.0
+    try:
+        live_sim = sim.resume(step_s=live_step, mqtt=True)
+    except ValueError as exc:
+        console.print(f"[red]参数错误 bad option[/]: --live-step: {exc}")
+        raise typer.Exit(2) from None
     publisher = Publisher(
-        sim.resume(step_s=live_step, mqtt=True),
+        live_sim,
         s.broker_host,
         s.broker_port,
         start=begin,

@@ -93,7 +93,15 @@ class Demo:
     def _state(self) -> dict[str, object]:
         path = self.options.workdir / "demo.json"
         if path.exists():
-            return json.loads(path.read_text())
+            state = json.loads(path.read_text())
+            asked = {"buildings": self.options.buildings, "seed": self.options.seed}
+            if any(state.get(k) != v for k, v in asked.items()):
+                self.console.print(
+                    f"[yellow]沿用已有演示 reusing the demo in {self.options.workdir}[/]: "
+                    f"{state['buildings']} buildings, seed {state['seed']} (a new --workdir"
+                    " starts another)"
+                )
+            return state
         today = dt.datetime.now(TZ).date()
         state = {
             "start": (today - dt.timedelta(days=self.options.days)).isoformat(),
@@ -137,6 +145,8 @@ class Demo:
                         progress=lambda done, total: bar.update(task, completed=done),
                     )
             say(f"历史数据 history: {result.rows:,} new readings, {len(result.faults)} faults")
+            if self._stop.is_set():
+                return
 
             metrics_port = free_port()
             env = dict(os.environ)
@@ -162,6 +172,15 @@ class Demo:
                 stdin=subprocess.DEVNULL,
             )
             self._cleanup.append(("collector", lambda: _terminate(collector, log)))
+            # Publish only once the collector is subscribed: the embedded broker keeps no
+            # session for it, so earlier messages would be dropped.
+            if not _wait_connected(collector, metrics_port, self._stop, timeout=60.0):
+                if self._stop.is_set():
+                    return
+                raise RuntimeError(
+                    f"采集器未连接 the collector did not connect within 60 s; see"
+                    f" {o.workdir / 'ingest.log'}"
+                )
 
             live = sim.resume(step_s=60, mqtt=True)
             host, port = _host_port(broker_url)
@@ -172,6 +191,12 @@ class Demo:
                 start=dt.datetime.combine(today, dt.time(), TZ),
                 speed=0,
                 prefix=self.settings.topic_prefix,
+                username=self.settings.broker_username,
+                password=(
+                    self.settings.broker_password.get_secret_value()
+                    if self.settings.broker_password
+                    else None
+                ),
             )
             failed: list[BaseException] = []
 
@@ -183,7 +208,7 @@ class Demo:
 
             thread = threading.Thread(target=publish, name="simulators", daemon=True)
             thread.start()
-            self._cleanup.append(("simulators", lambda: (publisher.stop(), thread.join(30))))
+            # Cleanup runs last-in first-out: the simulators stop before the labels are written.
             self._cleanup.append(
                 (
                     "labels",
@@ -192,10 +217,11 @@ class Demo:
                     ),
                 )
             )
+            self._cleanup.append(("simulators", lambda: (publisher.stop(), thread.join(30))))
             table = Table(title="jieneng demo 演示", show_lines=False)
             table.add_column("组件 part")
             table.add_column("在哪里 where")
-            table.add_row("数据库 database", f"{database_url}\n{db_what}, {backend}")
+            table.add_row("数据库 database", f"{_masked(database_url)}\n{db_what}, {backend}")
             table.add_row("消息代理 broker", f"{broker_url}\n{broker_what}")
             table.add_row(
                 "采集器 collector",
@@ -247,6 +273,35 @@ def _terminate(proc: subprocess.Popen[bytes], log: object) -> None:
             proc.kill()
             proc.wait()
     log.close()  # type: ignore[attr-defined]
+
+
+def _wait_connected(
+    proc: subprocess.Popen[bytes], port: int, stop: threading.Event, *, timeout: float
+) -> bool:
+    """Wait until the collector reports a broker connection on its metrics endpoint."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set() and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+                if b"jieneng_ingest_broker_connected 1.0" in r.read():
+                    return True
+        except OSError:
+            pass
+        stop.wait(0.2)
+    return False
+
+
+def _masked(url: str) -> str:
+    """The URL without its password (for printing)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _host_port(url: str) -> tuple[str, int]:

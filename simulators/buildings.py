@@ -213,7 +213,7 @@ class Simulator:
         for name in ("anomaly", "t_in", "multiplier", "register", "last"):
             setattr(other, name, getattr(self, name).copy())
         other.replaced = set(self.replaced)
-        other.active = list(self.active)
+        other.active = copy.deepcopy(self.active)
         other.step_us = step_s * 1_000_000
         other.slots = 86400 // step_s
         other.rates = (
@@ -502,7 +502,8 @@ class Simulator:
                 values[k, on] *= f.params["factor"]
             elif f.kind == "clock_skew":
                 frac = (times[on] - f.start_us) / (f.end_us - f.start_us)
-                offsets[k, on] = (frac * f.params["max_offset_s"] * 1e6).astype(np.int64)
+                # Half a second more keeps a skewed time off any whole-second slot grid.
+                offsets[k, on] = ((frac * f.params["max_offset_s"] + 0.5) * 1e6).astype(np.int64)
 
 
 def _iso(time_us: int) -> str:

@@ -71,8 +71,10 @@ class Fault:
     expected_waste: float = 0.0
     waste_unit: str = ""
 
-    def active(self, times_us: np.ndarray) -> np.ndarray:
-        return (times_us >= self.start_us) & (times_us < self.end_us)
+    def active(self, slot_starts_us: np.ndarray) -> np.ndarray:
+        """Slots the fault covers, by their start times: those starting in [start, end),
+        that is the readings stamped in (start, end]."""
+        return (slot_starts_us >= self.start_us) & (slot_starts_us < self.end_us)
 
     def label(self) -> dict[str, object]:
         """The row of the labels file: times as µs since the Unix epoch and as ISO 8601 UTC."""
@@ -119,13 +121,14 @@ def plan_day(
     ``hvac_runs`` says whether the building's HVAC runs that day (a setpoint fault on a day
     it stands still would leave no trace).
     """
-    rng = np.random.default_rng([seed, 0x6661, index, day_number])
     hour = 3_600_000_000
     day = 24 * hour
     out: list[Fault] = []
     for kind, per_30_days in rates.items():
         if kind not in KINDS:
             raise ValueError(f"fault rates: unknown kind {kind!r}; known: {', '.join(KINDS)}")
+        # One stream per kind: changing one kind's rate leaves the others' faults as they were.
+        rng = np.random.default_rng([seed, 0x6661, index, day_number, list(KINDS).index(kind)])
         if rng.random() >= per_30_days / 30.0:
             continue
         if kind == "overcooling" and (season != "cooling" or not hvac_runs):

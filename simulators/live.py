@@ -226,12 +226,23 @@ class Publisher:
                                     infos.append(self.client.publish(topic, junk, qos=1))
                                 self.sent += 1
                     if len(infos) > 5000:
-                        for info in infos:
-                            info.wait_for_publish(60)
-                        infos.clear()
+                        _acknowledged(infos)
                 date += dt.timedelta(days=1)
         finally:
-            for info in infos:
-                info.wait_for_publish(60)
-            self.client.disconnect()
-            self.client.loop_stop()
+            try:
+                _acknowledged(infos, timeout=10.0 if self._stop.is_set() else 60.0)
+            finally:
+                self.client.disconnect()
+                self.client.loop_stop()
+
+
+def _acknowledged(infos: list[mqtt.MQTTMessageInfo], *, timeout: float = 60.0) -> None:
+    """Wait (one deadline for all) until the broker acknowledged ``infos``; then forget them.
+    A message that could not be sent (no connection) is not waited for."""
+    deadline = time.monotonic() + timeout
+    for info in infos:
+        try:
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        except (RuntimeError, ValueError):  # not queued: the connection was down
+            continue
+    infos.clear()

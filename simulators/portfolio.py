@@ -258,7 +258,13 @@ def registry_document(portfolio: Portfolio) -> dict[str, list[dict[str, object]]
                 "headcount": b.headcount,
                 "climate_zone": b.city.climate_zone,
                 "time_zone": b.time_zone,
-                "gb51161_class": "A" if b.kind == "government" else "B",
+                # GB/T 51161 classes A/B are for offices (also hotels, malls), not schools or
+                # hospitals.
+                **(
+                    {"gb51161_class": "A" if b.floor_area_m2 < 20_000 else "B"}
+                    if b.kind == "government"
+                    else {}
+                ),
             }
             for b in portfolio.buildings
         ],
