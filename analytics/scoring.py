@@ -36,6 +36,17 @@ class Score:
     waste_error: float  # median |estimate − truth| / truth over matched wasteful labels; NaN
 
 
+def _overlaps(events: Sequence[Event]) -> int:
+    """How many events overlap an earlier one on the same point (counted once)."""
+    extra = 0
+    last_end: dict[str, int] = {}
+    for e in sorted(events, key=lambda e: (e.point, e.start_us)):
+        if e.start_us < last_end.get(e.point, -(1 << 62)):
+            extra += 1
+        last_end[e.point] = max(last_end.get(e.point, -(1 << 62)), e.end_us)
+    return extra
+
+
 def score(
     labels: Sequence[Event], findings: Sequence[Event], rule_of: Mapping[str, str]
 ) -> dict[str, Score]:
@@ -67,7 +78,12 @@ def score(
             estimate = sum(found[i].waste for i in hits)
             if lab.waste > 0:
                 errors.append(abs(estimate - lab.waste) / lab.waste)
-        n_found = len(found) - (len(used) - matched)  # runs of one fault count once
+        # Runs that answer one fault count once; so do overlapping runs on one point.
+        n_found = (
+            len(found)
+            - (len(used) - matched)
+            - _overlaps([f for i, f in enumerate(found) if i not in used])
+        )
         precision = matched / n_found if n_found else (1.0 if not truth else 0.0)
         recall = matched / len(truth) if truth else 1.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

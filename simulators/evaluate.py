@@ -173,5 +173,16 @@ def evaluate(
     found += _flag_events(
         spikes.astype(np.uint16), 1, [keys[i] for i in power], times, "spike", sim.step_us
     )
-    labels = [Event(f.kind, f.point, f.start_us, f.end_us, f.expected_waste) for f in faults]
+    # A setpoint is the building's: its findings on any zone answer a label on one of them.
+    building_of = {p.key: b.code for b in portfolio.buildings for p in b.points}
+    zonal = {"overcooling", "overheating"}
+
+    def where(kind: str, point: str) -> str:
+        return building_of[point] if kind in zonal else point
+
+    labels = [
+        Event(f.kind, where(f.kind, f.point), f.start_us, f.end_us, f.expected_waste)
+        for f in faults
+    ]
+    found = [Event(e.kind, where(e.kind, e.point), e.start_us, e.end_us, e.waste) for e in found]
     return Evaluation(score(labels, found, RULE_OF), faults, found)
