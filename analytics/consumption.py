@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics import flags as F
+from analytics._runs import runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,15 +221,9 @@ def _stuck(
     p, n = step.shape
     zero = valid & (step == 0) & (span == 1)
     usual = _usual_step(step, valid & (span == 1))
-    # Runs of zero steps, found on the flattened grid with a separator between points.
-    padded = np.zeros((p, n + 2), dtype=np.int8)
-    padded[:, 1:-1] = zero
-    edges = np.diff(padded.ravel())
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    row, col = np.divmod(starts + 1, n + 2)
-    col -= 1  # first zero step of the run, in grid columns
-    length = ends - starts
-    keep = (length >= min_run) & (col + length <= n - 1)
+    row, col, end = runs(zero)
+    length = end - col
+    keep = (length >= min_run) & (end <= n - 1)  # a catch-up reading follows
     for r_, c, ln in zip(row[keep], col[keep], length[keep], strict=True):
         j = c + ln  # the catch-up reading
         if not valid[r_, j] or span[r_, j] != 1 or np.isnan(usual[r_]) or usual[r_] <= 0:

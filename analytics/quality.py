@@ -11,6 +11,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from analytics import flags as F
+from analytics._runs import runs
 
 #: Physical bounds by quantity, in canonical units (°C, %, kW, m³/h).
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -102,16 +103,13 @@ def flatline(values: np.ndarray, *, min_slots: int = 8, ignore_zero: bool = True
     same[:, 1:] = v[:, 1:] == v[:, :-1]
     if ignore_zero:
         same &= v != 0
-    # A run of k equal steps covers k + 1 slots; mark runs with k + 1 >= min_slots.
-    padded = np.zeros((p, n + 2), dtype=np.int8)
-    padded[:, 1:-1] = same
-    edges = np.diff(padded.ravel())
-    starts, ends = np.flatnonzero(edges == 1) + 1, np.flatnonzero(edges == -1) + 1
+    # A run of k equal steps covers k + 1 slots (the first value it repeats too).
+    rows, starts, ends = runs(same)
     long = ends - starts + 1 >= min_slots
-    out = np.zeros(p * (n + 2), dtype=np.int32)
-    np.add.at(out, starts[long] - 1, 1)  # include the slot the run repeats
-    np.add.at(out, ends[long], -1)
-    return (np.cumsum(out).reshape(p, n + 2)[:, 1:-1] > 0) & ~np.isnan(v)
+    out = np.zeros((p, n + 1), dtype=np.int32)
+    np.add.at(out, (rows[long], starts[long] - 1), 1)
+    np.add.at(out, (rows[long], ends[long]), -1)
+    return (np.cumsum(out, axis=1)[:, :n] > 0) & ~np.isnan(v)
 
 
 def flag_series(

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from analytics import calendar
+from analytics._runs import runs
 from analytics.factors import Factors
 
 COOLING_MIN_C = 26.0
@@ -61,21 +62,9 @@ class Finding:
 
 def _runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
     """(row, start, end) of runs of True at least ``min_len`` long, in row order."""
-    p, n = mask.shape
-    padded = np.zeros((p, n + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    edges = np.diff(padded.ravel())
-    starts, ends = np.flatnonzero(edges == 1) + 1, np.flatnonzero(edges == -1) + 1
+    rows, starts, ends = runs(mask)
     keep = ends - starts >= min_len
-    rows, cols = np.divmod(starts[keep], n + 2)
-    return list(
-        zip(
-            rows.tolist(),
-            (cols - 1).tolist(),
-            (cols - 1 + (ends - starts)[keep]).tolist(),
-            strict=True,
-        )
-    )
+    return list(zip(rows[keep].tolist(), starts[keep].tolist(), ends[keep].tolist(), strict=True))
 
 
 def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
