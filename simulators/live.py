@@ -196,7 +196,8 @@ class Publisher:
                 if end_us is not None and self.sim.day_start_us(date) >= end_us:
                     return
                 day = self.sim.day(date)
-                self.faults += day.faults
+                # Label what is published: not faults that ended before the first reading.
+                self.faults += [f for f in day.faults if f.end_us > self.start_us]
                 if on_day:
                     on_day(day)
                 mqtt_faults = [
