@@ -305,30 +305,7 @@ class Simulator:
         slot_start = times - self.step_us
         b_index = {b.code: i for i, b in enumerate(bs)}
 
-        set_c = np.full((nb, n), COOLING_SETPOINT_C)
-        set_h = np.full((nb, n), HEATING_SETPOINT_C)
-        light_floor = np.zeros((nb, n))
-        extra_on = np.zeros((nb, n), dtype=bool)
-        leak = np.zeros((nb, n))
-        for f in day_faults:
-            i, on = b_index[f.building], f.active(slot_start)
-            b = bs[i]
-            if f.kind == "overcooling":
-                set_c[i] = np.where(on, f.params["setpoint_c"], set_c[i])
-            elif f.kind == "overheating":
-                set_h[i] = np.where(on, f.params["setpoint_c"], set_h[i])
-            elif f.kind == "after_hours_lighting":
-                light_floor[i] = np.where(on, f.params["level"], light_floor[i])
-            elif f.kind == "hvac_out_of_hours":
-                extra_on[i] |= on
-            elif f.kind == "night_water_leak":  # a leak worth finding grows with the plumbing
-                night = (
-                    self.headcount[i]
-                    * _WATER[b.kind]
-                    * _interp_schedule(np.array([3.0]), b.kind, False)[0]
-                )
-                leak[i] = np.where(on, f.params["level"] + 0.3 * night, leak[i])
-
+        set_c, set_h, light_floor, extra_on, leak = self._modifiers(day_faults, slot_start)
         normal = self._loads(t_out, occ, hvac_on, district, None)
         actual = self._loads(
             t_out, occ, hvac_on | extra_on, district, (set_c, set_h, light_floor, leak)
@@ -353,12 +330,26 @@ class Simulator:
             main = self.index[b.point("main").key]
             energy_n[main] = energy_n[sub_keys].sum(axis=0) + unmetered
             energy_a[main] = energy_a[sub_keys].sum(axis=0) + unmetered
+        # Each fault's waste: this run against the same run without that one fault (faults
+        # that overlap on one building do not count each other's waste).
         for f in day_faults:
-            if f.kind in faultlib.WASTEFUL:
-                k = self.index[f.waste_point or f.point]
-                on = f.active(slot_start)
-                f.expected_waste += float(np.sum((energy_a[k] - energy_n[k])[on]))
-                f.waste_unit = self.points[k].unit
+            if f.kind not in faultlib.WASTEFUL:
+                continue
+            k = self.index[f.waste_point or f.point]
+            on = f.active(slot_start)
+            if not on.any():
+                continue
+            set_c2, set_h2, floor2, extra2, leak2 = self._modifiers(
+                [g for g in day_faults if g is not f], slot_start
+            )
+            without = self._loads(
+                t_out, occ, hvac_on | extra2, district, (set_c2, set_h2, floor2, leak2)
+            )
+            i = b_index[f.building]
+            role = self.points[k].role
+            alone = without[role][i] * step_h * noise[k]
+            f.expected_waste += float(np.sum((energy_a[k] - alone)[on]))
+            f.waste_unit = self.points[k].unit
 
         values = np.full((len(self.points), n), np.nan)
         offsets = np.zeros((len(self.points), n), dtype=np.int64)
@@ -380,6 +371,36 @@ class Simulator:
         )
         self.last = np.where(np.isnan(last), self.last, last)
         return Day(times, values, offsets, energy_a, new, replacements)
+
+    def _modifiers(self, faults: list[Fault], slot_start: np.ndarray):
+        """Setpoints, lighting floor, extra HVAC hours and leaks that ``faults`` impose."""
+        bs = self.portfolio.buildings
+        nb, n = len(bs), len(slot_start)
+        b_index = {b.code: i for i, b in enumerate(bs)}
+        set_c = np.full((nb, n), COOLING_SETPOINT_C)
+        set_h = np.full((nb, n), HEATING_SETPOINT_C)
+        light_floor = np.zeros((nb, n))
+        extra_on = np.zeros((nb, n), dtype=bool)
+        leak = np.zeros((nb, n))
+        for f in faults:
+            i, on = b_index[f.building], f.active(slot_start)
+            b = bs[i]
+            if f.kind == "overcooling":
+                set_c[i] = np.where(on, f.params["setpoint_c"], set_c[i])
+            elif f.kind == "overheating":
+                set_h[i] = np.where(on, f.params["setpoint_c"], set_h[i])
+            elif f.kind == "after_hours_lighting":
+                light_floor[i] = np.where(on, f.params["level"], light_floor[i])
+            elif f.kind == "hvac_out_of_hours":
+                extra_on[i] |= on
+            elif f.kind == "night_water_leak":  # a leak worth finding grows with the plumbing
+                night = (
+                    self.headcount[i]
+                    * _WATER[b.kind]
+                    * _interp_schedule(np.array([3.0]), b.kind, False)[0]
+                )
+                leak[i] = np.where(on, f.params["level"] + 0.3 * night, leak[i])
+        return set_c, set_h, light_floor, extra_on, leak
 
     def _loads(self, t_out, occ, on, district, faulted) -> dict[str, np.ndarray]:
         """Average power (kW; water and gas m³/h; heat kW) per building and slot."""
