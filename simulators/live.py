@@ -152,7 +152,6 @@ class Publisher:
         self.prefix = prefix
         self.faults: list[Fault] = []
         self.sent = 0
-        self.readings = 0
         self._stop = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,

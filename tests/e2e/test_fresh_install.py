@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
@@ -113,7 +112,3 @@ def test_readme_commands_in_a_fresh_venv(tmp_path: Path) -> None:
     )
     assert collect.returncode == 0, collect.stdout[-3000:]
     assert "tests collected" in collect.stdout
-
-
-def test_python_is_new_enough() -> None:
-    assert sys.version_info >= (3, 11)
