@@ -257,3 +257,73 @@ def with_impact(findings: list[Finding], carriers: list[str], factors: Factors) 
     names the energy carrier of the row (:data:`analytics.factors.CARRIER_OF_CLASS`)."""
     for f in findings:
         f.impact = {k: float(v) for k, v in factors.impact(carriers[f.point], f.waste).items()}
+
+
+def submeter_imbalance(
+    main: np.ndarray,
+    submeters: np.ndarray,
+    slots_per_day: int,
+    *,
+    expected_share: np.ndarray | float | None = None,
+    tolerance: float = 0.05,
+    unit: str = "kWh",
+) -> list[Finding]:
+    """Days on which the main meter and the sum of its sub-meters part from their usual gap.
+
+    Parameters
+    ----------
+    main, submeters : array_like, shape (buildings, slots)
+        Consumption of each main meter and the sum of its sub-meters (same unit), in slots
+        from a local midnight; days with a missing value are not judged.
+    slots_per_day : int
+        96 for 15-minute slots.
+    expected_share : float or array_like, shape (buildings,), optional
+        Unmetered share of the main meter, (main − Σ sub) / main; default each building's
+        median over the days given.
+    tolerance : float
+        Allowed departure of a day's share from the expected one (0.05 = 5 points).
+
+    Returns
+    -------
+    list of Finding
+        ``rule="submeter_imbalance"``, slots of whole days; ``waste`` is the energy the
+        meters disagree on beyond the expected share (a metering problem or an unmetered
+        load; its cost is not claimed as waste in ``impact``).
+    """
+    m = np.asarray(main, dtype=np.float64)
+    s = np.asarray(submeters, dtype=np.float64)
+    b, n = m.shape
+    days = n // slots_per_day
+    md = m[:, : days * slots_per_day].reshape(b, days, slots_per_day).sum(axis=2)
+    sd = s[:, : days * slots_per_day].reshape(b, days, slots_per_day).sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(md > 0, (md - sd) / md, np.nan)
+    expected = (
+        _nanmedian(share, axis=1)
+        if expected_share is None
+        else np.broadcast_to(np.asarray(expected_share, dtype=np.float64), (b,))
+    )
+    with np.errstate(invalid="ignore"):
+        off = np.abs(share - expected[:, None]) > tolerance
+    findings = []
+    for row, a, e in _runs(off, 1):
+        gap = md[row, a:e] - sd[row, a:e] - expected[row] * md[row, a:e]
+        findings.append(
+            Finding(
+                row,
+                "submeter_imbalance",
+                a * slots_per_day,
+                e * slots_per_day,
+                "high"
+                if np.nanmax(np.abs(share[row, a:e] - expected[row])) > 3 * tolerance
+                else "medium",
+                float(np.nanmax(np.abs(share[row, a:e] - expected[row])) / tolerance),
+                float(np.nansum(np.abs(gap))),
+                unit,
+                {
+                    "expected_share": float(expected[row]),
+                    "observed_share": float(np.nanmean(share[row, a:e])),
+                },
+            )
+        )
+    return findings
