@@ -80,7 +80,7 @@ def hampel(
     )
     scale = np.maximum(noise, floor)
     with np.errstate(invalid="ignore"):
-        return ~np.isnan(v) & (np.abs(v - med) > n_sigmas * np.maximum(scale, 1e-12))
+        return ~np.isnan(v) & (np.abs(v - med) > n_sigmas * scale)
 
 
 def impossible(values: np.ndarray, low: np.ndarray | float, high: np.ndarray | float) -> np.ndarray:
