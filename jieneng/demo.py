@@ -124,7 +124,12 @@ class Demo:
         try:
             database_url, db_what = self._database()
             broker_url, protocol, broker_what = self._broker()
-            backend, _ = migrate.migrate(database_url, timescaledb=self.settings.timescaledb)
+            backend, _ = migrate.migrate(
+                database_url,
+                timescaledb=self.settings.timescaledb,
+                service_tz=self.settings.service_tz,
+                compress_after_days=self.settings.compress_after_days,
+            )
             state = self._state()
             start = dt.date.fromisoformat(str(state["start"]))
             seed, count = int(state["seed"]), int(state["buildings"])  # type: ignore[call-overload]

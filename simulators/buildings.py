@@ -203,6 +203,7 @@ class Simulator:
         self.replaced: set[str] = set()
         self.active: list[Fault] = []
         self.last = np.full(len(self.points), np.nan)  # last value each point sent
+        self._last_day: dt.date | None = None
 
     def resume(self, *, step_s: int, mqtt: bool) -> Simulator:
         """A simulator that goes on from this one's state (registers, temperatures, weather,
@@ -245,7 +246,14 @@ class Simulator:
 
     # --- one day -----------------------------------------------------------------------------
     def day(self, date: dt.date) -> Day:
-        """Simulate the local day ``date`` (days must be simulated in order)."""
+        """Simulate the local day ``date``; after the first, each day must follow the last
+        (the registers, temperatures and weather carry over)."""
+        if self._last_day is not None and date != self._last_day + dt.timedelta(days=1):
+            raise ValueError(
+                f"date: days must follow one another; expected "
+                f"{self._last_day + dt.timedelta(days=1)}, got {date}"
+            )
+        self._last_day = date
         n, step_h = self.slots, self.step_us / HOUR_US
         start_us = self.day_start_us(date)
         times = start_us + (np.arange(1, n + 1, dtype=np.int64) * self.step_us)

@@ -105,3 +105,10 @@ def test_all_kinds_have_rates() -> None:
     from simulators.faults import DEFAULT_RATES
 
     assert set(DEFAULT_RATES) == set(KINDS)
+
+
+def test_days_must_follow_one_another() -> None:
+    sim = Simulator(make_portfolio(1), fault_rates={})
+    sim.day(dt.date(2026, 5, 1))
+    with pytest.raises(ValueError, match="date: days must follow one another; expected 2026-05-02"):
+        sim.day(dt.date(2026, 5, 3))
