@@ -9,18 +9,11 @@ so the weekly rhythm is no shift.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from analytics._arrays import nanmedian
 from analytics.waste import Finding
-
-
-def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(a, axis=axis)
 
 
 def level_shifts(
@@ -63,9 +56,9 @@ def level_shifts(
         if len(cols) < 2 * window + 1:
             continue
         x = d[:, cols]
-        spread = 1.4826 * _nanmedian(np.abs(np.diff(x, axis=1)), axis=1) / np.sqrt(2)
+        spread = 1.4826 * nanmedian(np.abs(np.diff(x, axis=1)), axis=1) / np.sqrt(2)
         wins = sliding_window_view(x, window, axis=1)  # (p, len - window + 1, window)
-        med = _nanmedian(wins, axis=2)
+        med = nanmedian(wins, axis=2)
         before, after = med[:, :-window], med[:, window:]  # day j = window .. len - window
         jump = after - before
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -11,14 +11,13 @@ over the missing slots). Every decision leaves a flag (:mod:`analytics.flags`).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from analytics import flags as F
-from analytics._runs import runs
+from analytics._arrays import nanmedian, runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +208,7 @@ def _usual_step(step: np.ndarray, single: np.ndarray) -> np.ndarray:
     """Usual use per slot of each point: the median of its positive single-slot steps."""
     with np.errstate(invalid="ignore"):
         positive = np.where(single & (step > 0), step, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no usual use
-        return np.nanmedian(positive, axis=1)
+    return nanmedian(positive, axis=1)  # all-NaN rows: no usual use
 
 
 def _stuck(

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from analytics import flags as F
-from analytics._runs import runs
+from analytics._arrays import runs
 
 #: Physical bounds by quantity, in canonical units (°C, %, kW, m³/h).
 BOUNDS: dict[str, tuple[float, float]] = {

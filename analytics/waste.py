@@ -12,14 +12,13 @@ point's unit; :func:`with_impact` adds kgce, kgCO2 and CNY (:mod:`analytics.fact
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from analytics import calendar
-from analytics._runs import runs
+from analytics._arrays import nanmedian, runs
 from analytics.factors import Factors
 
 COOLING_MIN_C = 26.0
@@ -67,12 +66,6 @@ def _runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
     return list(zip(rows[keep].tolist(), starts[keep].tolist(), ends[keep].tolist(), strict=True))
 
 
-def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(a, axis=axis)
-
-
 def working_mask(
     hours: np.ndarray, day_types: np.ndarray, working_hours: tuple[float, float] = (8.0, 18.0)
 ) -> np.ndarray:
@@ -92,7 +85,7 @@ def profile(values: np.ndarray, slot_of_day: np.ndarray, group: np.ndarray) -> n
     for g in np.unique(group):
         for s in np.unique(slot_of_day):
             cols = np.flatnonzero((group == g) & (slot_of_day == s))
-            out[:, cols] = _nanmedian(values[:, cols], axis=1)[:, None]
+            out[:, cols] = nanmedian(values[:, cols], axis=1)[:, None]
     return out
 
 
@@ -144,8 +137,8 @@ def off_hours_excess(
     usual = profile(u, slot_of_day, worked_day.astype(int) if groups is None else groups)
     resid = u - usual
     off = ~work
-    scale = 1.4826 * _nanmedian(np.abs(np.where(off, resid, np.nan)), axis=1)
-    level = _nanmedian(np.where(off, usual, np.nan), axis=1)
+    scale = 1.4826 * nanmedian(np.abs(np.where(off, resid, np.nan)), axis=1)
+    level = nanmedian(np.where(off, usual, np.nan), axis=1)
     threshold = np.maximum(n_sigmas * scale, min_share * np.abs(level))
     threshold = np.maximum(threshold, 1e-9)[:, None]
     with np.errstate(invalid="ignore"):
@@ -212,7 +205,7 @@ def setpoint_violations(
     t = np.asarray(zone_temp, dtype=np.float64)
     h = np.asarray(hvac_use, dtype=np.float64)
     out = np.asarray(outdoor, dtype=np.float64)
-    idle = _nanmedian(h, axis=1)[:, None] * 0.5
+    idle = nanmedian(h, axis=1)[:, None] * 0.5
     # Season from the outdoor temperature of the last day: cooling above 22 °C on average,
     # heating below 12 °C (a cool summer night is no heating season).
     slots_per_day = max(1, min(t.shape[1], int(round(24 / max(np.diff(hours)[0], 1e-9)))))
@@ -299,7 +292,7 @@ def submeter_imbalance(
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(md > 0, (md - sd) / md, np.nan)
     expected = (
-        _nanmedian(share, axis=1)
+        nanmedian(share, axis=1)
         if expected_share is None
         else np.broadcast_to(np.asarray(expected_share, dtype=np.float64), (b,))
     )

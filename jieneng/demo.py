@@ -188,11 +188,11 @@ class Demo:
                 )
 
             live = sim.resume(step_s=60, mqtt=True)
-            host, port = _host_port(broker_url)
+            broker = self.settings.model_copy(update={"broker_url": broker_url})
             publisher = Publisher(
                 live,
-                host,
-                port,
+                broker.broker_host,
+                broker.broker_port,
                 start=dt.datetime.combine(today, dt.time(), TZ),
                 speed=0,
                 prefix=self.settings.topic_prefix,
@@ -307,10 +307,3 @@ def _masked(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 1883

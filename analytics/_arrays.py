@@ -1,6 +1,8 @@
-"""Runs of True along the rows of a boolean grid (shared by the checks and detectors)."""
+"""Small array helpers shared by the checks and detectors."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -17,3 +19,10 @@ def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ends = np.flatnonzero(edges == -1) + 1
     rows, cols = np.divmod(starts, n + 2)
     return rows, cols - 1, cols - 1 + (ends - starts)
+
+
+def nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
+    """``numpy.nanmedian`` without the warning for all-NaN slices (they give NaN)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(a, axis=axis)
