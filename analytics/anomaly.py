@@ -31,8 +31,9 @@ def level_shifts(
     ----------
     daily : array_like, shape (points, days)
         Use per local day (kWh or m³); NaN for days not known.
-    worked : array_like of bool, shape (days,)
-        Working days (:func:`analytics.calendar.is_workday`).
+    worked : array_like of bool or int, shape (days,)
+        Working days (:func:`analytics.calendar.is_workday`), or day regimes as integers
+        (e.g. working day + 2 × school vacation): each regime is compared only with itself.
     window : int
         Days of the same kind compared on each side.
     n_sigmas : float
@@ -48,10 +49,10 @@ def level_shifts(
         ``unit`` per day; ``evidence`` has the levels before and after.
     """
     d = np.asarray(daily, dtype=np.float64)
-    w = np.asarray(worked, dtype=bool)
+    w = np.asarray(worked).astype(np.int64)
     p, n = d.shape
     findings: list[Finding] = []
-    for kind in (True, False):
+    for kind in np.unique(w):
         cols = np.flatnonzero(w == kind)
         if len(cols) < 2 * window + 1:
             continue
@@ -62,7 +63,9 @@ def level_shifts(
         before, after = med[:, :-window], med[:, window:]  # day j = window .. len - window
         jump = after - before
         with np.errstate(invalid="ignore", divide="ignore"):
-            score = np.abs(jump) / np.maximum(spread[:, None], 1e-300)
+            # A meter without day-to-day noise (a quiet sub-meter) is judged by min_relative.
+            floor = np.maximum(min_relative * np.abs(before) / n_sigmas, 1e-12)
+            score = np.abs(jump) / np.maximum(spread[:, None], floor)
             big = (score > n_sigmas) & (np.abs(jump) > min_relative * np.abs(before))
         # Keep the peak of each run of big scores.
         for row in range(p):
@@ -90,7 +93,8 @@ def level_shifts(
                         {
                             "before_per_day": float(before[row, peak]),
                             "after_per_day": float(after[row, peak]),
-                            "working_days": bool(kind),
+                            "working_days": bool(kind & 1),
+                            "regime": int(kind),
                         },
                     )
                 )

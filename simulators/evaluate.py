@@ -8,18 +8,19 @@ findings and flags are then matched with the fault labels (:mod:`analytics.scori
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from analytics import calendar, quality, waste
 from analytics import flags as F
-from analytics.consumption import Replacement, from_registers
+from analytics import suite, waste
+from analytics.consumption import Replacement
 from analytics.grid import mean_to_grid, registers_to_grid
 from analytics.scoring import Event, Score, score
 from simulators.buildings import Simulator
 from simulators.faults import Fault
-from simulators.portfolio import make_portfolio
+from simulators.portfolio import Point, Portfolio, make_portfolio
 
 #: Which finding rule (or flag) answers which fault kind.
 RULE_OF = {
@@ -59,6 +60,29 @@ def _flag_events(
     return out
 
 
+def _role(p: Point) -> str:
+    if p.role == "main_power":
+        return "power"
+    if p.role.startswith("zone"):
+        return "indoor"
+    if p.role in suite.ROLES:
+        return p.role
+    return "other_meter" if p.cumulative else "other"
+
+
+def layout(portfolio: Portfolio, points: Sequence[Point]) -> suite.Layout:
+    """The grid rows of a simulated portfolio, in the simulator's point order."""
+    building_of = {p.key: k for k, b in enumerate(portfolio.buildings) for p in b.points}
+    return suite.Layout(
+        role=[_role(p) for p in points],
+        building=np.array([building_of[p.key] for p in points]),
+        building_kind=[b.kind for b in portfolio.buildings],
+        multiplier=np.array([p.multiplier for p in points], dtype=np.float64),
+        rollover=np.array([p.rollover_value or np.inf for p in points], dtype=np.float64),
+        resolution=np.array([p.resolution for p in points], dtype=np.float64),
+    )
+
+
 def evaluate(
     *, seed: int, buildings: int, days: int, start: dt.date, rates: dict[str, float] | None = None
 ) -> Evaluation:
@@ -77,7 +101,6 @@ def evaluate(
     points = sim.points
     keys = [p.key for p in points]
     meters = [i for i, p in enumerate(points) if p.cumulative]
-    other = [i for i, p in enumerate(points) if not p.cumulative]
     grid_kw = {"n_points": len(points), "start_us": start_us, "step_s": step_s, "n_slots": n_slots}
     reg, reg_flags = registers_to_grid(idx, t, v, **grid_kw)
     inst, _ = mean_to_grid(idx, t, v, **grid_kw)
@@ -96,70 +119,22 @@ def evaluate(
                     float(e["new_multiplier"]),
                 )
             )
-    use, use_flags = from_registers(
-        reg[meters],
-        multiplier=[points[i].multiplier for i in meters],
-        rollover=[points[i].rollover_value or np.inf for i in meters],
-        resolution=[points[i].resolution for i in meters],
+    result = suite.analyze(
+        np.where([[p.cumulative] for p in points], reg, np.nan),
+        np.where([[not p.cumulative] for p in points], inst, np.nan),
+        layout(portfolio, points),
+        start_us=start_us,
+        step_s=step_s,
+        register_flags=reg_flags,
         replacements=events,
     )
-    use_flags |= reg_flags[meters] & F.CLOCK_SKEW
-    hours, day_types, _ = calendar.slot_context(start_us, step_s, n_slots)
-
-    found: list[Event] = []
-
-    def add(findings: list[waste.Finding], rows: list[int]) -> None:
-        for f in findings:
-            found.append(
-                Event(
-                    f.rule,
-                    keys[rows[f.point]],
-                    int(times[f.start] - sim.step_us),
-                    int(times[f.end - 1]),
-                    f.waste,
-                )
-            )
-
-    worked = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
-    vacation = calendar.school_vacation(np.datetime64(start, "D") + np.arange(n_slots) // sim.slots)
-    kind_of = {sim.index[p.key]: b.kind for b in portfolio.buildings for p in b.points}
-    for role, rule, unit in (
-        ("01A", "after_hours", "kWh"),
-        ("01B", "hvac_out_of_hours", "kWh"),
-        ("water", "night_flow", "m3"),
-    ):
-        for kind in ("government", "school", "hospital"):  # schools: term and vacation
-            rows = [i for i in meters if points[i].role == role and kind_of[i] == kind]
-            if not rows:
-                continue
-            groups = worked.astype(int) + (2 * vacation if kind == "school" else 0)
-            sub = use[[row_of[i] for i in rows]]
-            found_here = waste.off_hours_excess(
-                sub, hours, day_types, rule=rule, unit=unit, groups=groups
-            )
-            add(found_here, rows)
-
-    zones, hvac, outdoor = [], [], []
-    for b in portfolio.buildings:
-        for z in range(1, b.zones + 1):
-            zones.append(sim.index[b.point(f"zone{z}").key])
-            hvac.append(row_of[sim.index[b.point("01B").key]])
-            outdoor.append(sim.index[b.point("outdoor").key])
-    zone_use = use[hvac]
-    heat_rows = {
-        sim.index[b.point(f"zone{z}").key]: row_of[sim.index[b.point("heat").key]]
-        for b in portfolio.buildings
-        if any(p.role == "heat" for p in b.points)
-        for z in range(1, b.zones + 1)
-    }
-    for k, zrow in enumerate(zones):  # district-heated zones: the heat meter shows heating
-        if zrow in heat_rows:
-            zone_use[k] = np.where(
-                inst[outdoor[k]] < waste.HEATING_MAX_C, use[heat_rows[zrow]], zone_use[k]
-            )
-    add(waste.setpoint_violations(inst[zones], zone_use, inst[outdoor], hours), zones)
-
-    meter_keys = [keys[i] for i in meters]
+    found: list[Event] = [
+        Event(
+            f.rule, keys[f.point], int(times[f.start] - sim.step_us), int(times[f.end - 1]), f.waste
+        )
+        for f in result.findings
+    ]
+    meter_keys = [keys[i] for i in result.meters]
     for kind, bit in (
         ("stuck", F.STUCK),
         ("gap", F.GAP),
@@ -167,12 +142,8 @@ def evaluate(
         ("replacement", F.REPLACEMENT),
         ("clock_skew", F.CLOCK_SKEW),
     ):
-        found += _flag_events(use_flags, bit, meter_keys, times, kind, sim.step_us)
-    power = [i for i in other if points[i].role == "main_power"]
-    spikes = quality.hampel(inst[power], min_relative=0.05)
-    found += _flag_events(
-        spikes.astype(np.uint16), 1, [keys[i] for i in power], times, "spike", sim.step_us
-    )
+        found += _flag_events(result.use_flags, bit, meter_keys, times, kind, sim.step_us)
+    found += _flag_events(result.spikes.astype(np.uint16), 1, keys, times, "spike", sim.step_us)
     # A setpoint is the building's: its findings on any zone answer a label on one of them.
     building_of = {p.key: b.code for b in portfolio.buildings for p in b.points}
     zonal = {"overcooling", "overheating"}

@@ -1,0 +1,301 @@
+"""Time-of-week × temperature (TOWT) baselines, fitted for many meters at once, and the
+anomalies in their residuals.
+
+The model (Mathieu et al. 2011, as CalTRACK 2.0's hourly method uses it): use in a slot is a
+coefficient of its time of week plus a piecewise-linear function of the outdoor temperature
+with fixed knots, with separate temperature slopes for occupied and unoccupied times of week.
+Time-of-week dummies are orthogonal to each other, so the least-squares fit splits exactly
+(Frisch–Waugh–Lovell): centre the temperature features on each point's time-of-week means,
+solve the small temperature system per point (a batched ``solve`` over ``(points, k, k)``),
+then the time-of-week coefficients are the means of what the temperature part leaves. Missing
+slots (NaN) simply drop out of each point's sums; no per-meter loop.
+
+References
+----------
+.. [1] Mathieu, J. L., Price, P. N., Kiliccote, S., Piette, M. A. (2011). Quantifying changes
+   in building electricity use, with application to demand response. IEEE Transactions on
+   Smart Grid, 2(3), 507–518.
+.. [2] CalTRACK Methods 2.0, section 3 (hourly methods).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analytics import calendar
+from analytics._arrays import nanmedian
+from analytics.waste import Finding, _runs
+
+#: Temperature knots, °C (CalTRACK's 30, 45, 55, 65, 75, 90 °F).
+KNOTS_C = (-1.1, 7.2, 12.8, 18.3, 23.9, 32.2)
+#: Times of week of an hourly grid.
+HOURS_PER_WEEK = 168
+
+
+def time_of_week(hours: np.ndarray, days: np.ndarray, day_types: np.ndarray) -> np.ndarray:
+    """Hour of the week (0 = Monday 00:00 … 167) of each slot, China's calendar applied:
+    a holiday on a weekday counts as a Sunday, a 调休 weekend workday as a Monday.
+
+    Parameters
+    ----------
+    hours, days, day_types : array_like, shape (slots,)
+        From :func:`analytics.calendar.slot_context`.
+    """
+    weekday = (np.asarray(days, dtype="datetime64[D]").astype(np.int64) + 3) % 7  # 1970-01-01 Thu
+    kinds = np.asarray(day_types)
+    weekday = np.where(kinds == calendar.HOLIDAY, 6, weekday)
+    weekday = np.where(kinds == calendar.ADJUSTED_WORKDAY, 0, weekday)
+    return (weekday * 24 + np.floor(np.asarray(hours)).astype(np.int64)).astype(np.int64)
+
+
+def temperature_basis(temp: np.ndarray, knots: tuple[float, ...] = KNOTS_C) -> np.ndarray:
+    """Piecewise-linear basis of the temperature: shape ``temp.shape + (len(knots) + 1,)``.
+
+    Column 0 is ``min(T, k0)``, column ``i`` the part of T between knots ``i-1`` and ``i``, the
+    last ``max(T - k_last, 0)``; their sum is ``T``, so each column's coefficient is the slope
+    in its band.
+    """
+    t = np.asarray(temp, dtype=np.float64)
+    k = np.asarray(knots, dtype=np.float64)
+    out = np.empty(t.shape + (len(k) + 1,))
+    out[..., 0] = np.minimum(t, k[0])
+    for i in range(1, len(k)):
+        out[..., i] = np.clip(t - k[i - 1], 0.0, k[i] - k[i - 1])
+    out[..., -1] = np.maximum(t - k[-1], 0.0)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TowtModel:
+    """Fitted TOWT models of ``points`` meters.
+
+    Attributes
+    ----------
+    tow : ndarray, shape (points, 168)
+        Coefficient of each time of week (use per slot at 0 °C of every band), NaN where the
+        fit saw no slot of that time of week.
+    slopes : ndarray, shape (points, 2, len(knots) + 1)
+        Temperature slopes per band, unoccupied [0] and occupied [1], use per slot per K.
+    occupied : ndarray of bool, shape (points, 168)
+    knots : tuple of float
+    sigma : ndarray, shape (points,)
+        Robust standard deviation of the fit's residuals (1.4826 × MAD), use per slot.
+    """
+
+    tow: np.ndarray
+    slopes: np.ndarray
+    occupied: np.ndarray
+    knots: tuple[float, ...]
+    sigma: np.ndarray
+
+    def predict(self, temp: np.ndarray, tow: np.ndarray) -> np.ndarray:
+        """Use per slot, shape (points, slots), for outdoor ``temp`` (points, slots) °C and
+        time-of-week indices ``tow`` (slots,)."""
+        basis = temperature_basis(temp, self.knots)  # (p, n, k)
+        occ = np.take_along_axis(
+            self.occupied, np.broadcast_to(tow, (self.tow.shape[0], len(tow))), axis=1
+        )
+        slopes = np.where(occ[..., None], self.slopes[:, None, 1, :], self.slopes[:, None, 0, :])
+        return self.tow[:, tow] + np.einsum("pnk,pnk->pn", basis, slopes)
+
+
+def _tow_means(x: np.ndarray, valid: np.ndarray, tow: np.ndarray) -> np.ndarray:
+    """Per point and time of week: mean of ``x`` (points, slots[, k]) over valid slots."""
+    p, n = valid.shape
+    flat = (np.arange(p)[:, None] * HOURS_PER_WEEK + tow[None, :]).ravel()
+    count = np.bincount(flat, weights=valid.ravel(), minlength=p * HOURS_PER_WEEK)
+    count = count.reshape(p, HOURS_PER_WEEK)
+    xs = x.reshape(p, n, -1)
+    sums = np.stack(
+        [
+            np.bincount(
+                flat, weights=np.where(valid, xs[..., j], 0.0).ravel(), minlength=p * HOURS_PER_WEEK
+            )
+            for j in range(xs.shape[2])
+        ],
+        axis=-1,
+    ).reshape(p, HOURS_PER_WEEK, -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / count[..., None]
+    return means.reshape((p, HOURS_PER_WEEK) + x.shape[2:])
+
+
+def occupancy(use: np.ndarray, tow: np.ndarray) -> np.ndarray:
+    """Occupied times of week, shape (points, 168): where the point's median use at that
+    time of week is above the midpoint of its lowest and highest time-of-week medians
+    (CalTRACK derives occupancy from the residuals of a temperature fit; the split by level
+    is the same idea for loads that follow a schedule)."""
+    u = np.asarray(use, dtype=np.float64)
+    med = np.full((u.shape[0], HOURS_PER_WEEK), np.nan)
+    for h in np.unique(tow):
+        med[:, h] = nanmedian(u[:, tow == h], axis=1)
+    lo, hi = np.nanmin(med, axis=1, initial=np.inf), np.nanmax(med, axis=1, initial=-np.inf)
+    with np.errstate(invalid="ignore"):
+        return med > (lo + (hi - lo) / 2)[:, None]
+
+
+def fit_towt(
+    use: np.ndarray,
+    temp: np.ndarray,
+    tow: np.ndarray,
+    *,
+    occupied: np.ndarray | None = None,
+    knots: tuple[float, ...] = KNOTS_C,
+    ridge: float = 1e-6,
+    robust_passes: int = 1,
+) -> TowtModel:
+    """Fit TOWT models of many meters at once.
+
+    Parameters
+    ----------
+    use : array_like, shape (points, slots)
+        Use per slot (kWh or m³), NaN where unknown; hourly slots are the usual choice.
+    temp : array_like, shape (points, slots) or (slots,)
+        Outdoor air temperature, °C, at each point's building; NaN drops the slot.
+    tow : array_like of int, shape (slots,)
+        Time of week of each slot, 0–167 (:func:`time_of_week`).
+    occupied : array_like of bool, shape (points, 168), optional
+        Occupied times of week; default :func:`occupancy`.
+    knots : tuple of float
+        Temperature knots, °C.
+    ridge : float
+        Relative Tikhonov term on the temperature system, so a band no slot reaches (a
+        summer-only window has no winter slope) gets slope 0 instead of a singular matrix.
+    robust_passes : int
+        Refits after dropping slots whose residual is beyond 4 robust sigmas (faults in the
+        fitting window should not become the baseline).
+    """
+    u = np.asarray(use, dtype=np.float64)
+    p, n = u.shape
+    t = np.broadcast_to(np.asarray(temp, dtype=np.float64), (p, n))
+    tw = np.asarray(tow, dtype=np.int64)
+    if tw.shape != (n,) or tw.min(initial=0) < 0 or tw.max(initial=0) >= HOURS_PER_WEEK:
+        raise ValueError("tow: must be one time of week in 0..167 per slot")
+    occ = occupancy(u, tw) if occupied is None else np.asarray(occupied, dtype=bool)
+    if occ.shape != (p, HOURS_PER_WEEK):
+        raise ValueError(f"occupied: must have shape ({p}, {HOURS_PER_WEEK})")
+    k = len(knots) + 1
+    tow_coef = np.empty((p, HOURS_PER_WEEK))
+    slopes = np.empty((p, 2, k))
+    sigma = np.empty(p)
+    # The features are (points, slots, 2k): fit in blocks of points to bound the memory.
+    block = max(1, int(2**24 // max(1, n * 2 * k)))
+    for s in range(0, p, block):
+        part = slice(s, min(p, s + block))
+        tow_coef[part], slopes[part], sigma[part] = _fit_block(
+            u[part], t[part], tw, occ[part], knots, ridge, robust_passes
+        )
+    return TowtModel(tow_coef, slopes, occ, tuple(knots), sigma)
+
+
+def _fit_block(
+    u: np.ndarray,
+    t: np.ndarray,
+    tw: np.ndarray,
+    occ: np.ndarray,
+    knots: tuple[float, ...],
+    ridge: float,
+    robust_passes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p = u.shape[0]
+    k = len(knots) + 1
+    basis = temperature_basis(np.nan_to_num(t), knots)  # (p, n, k)
+    occ_slot = occ[:, tw]  # (p, n)
+    # Features: the basis on unoccupied slots, then on occupied ones.
+    x = np.concatenate([basis * ~occ_slot[..., None], basis * occ_slot[..., None]], axis=2)
+    del basis
+    valid = ~np.isnan(u) & ~np.isnan(t)
+    for pass_ in range(1 + robust_passes):
+        xm = np.nan_to_num(_tow_means(x, valid, tw))  # (p, 168, 2k)
+        ym = _tow_means(u, valid, tw)  # (p, 168)
+        xc = np.where(valid[..., None], x - xm[:, tw, :], 0.0)
+        yc = np.where(valid, u - ym[:, tw], 0.0)
+        a = np.matmul(xc.transpose(0, 2, 1), xc)
+        b = np.matmul(xc.transpose(0, 2, 1), yc[..., None])[..., 0]
+        scale = np.maximum(np.trace(a, axis1=1, axis2=2) / (2 * k), 1e-12)
+        a += (ridge * scale)[:, None, None] * np.eye(2 * k)
+        beta = np.linalg.solve(a, b[..., None])[..., 0]  # (p, 2k)
+        tow_coef = ym - np.matmul(xm, beta[..., None])[..., 0]
+        rest = np.where(valid, u - np.matmul(x, beta[..., None])[..., 0], np.nan)
+        resid = rest - tow_coef[:, tw]
+        sigma = 1.4826 * nanmedian(np.abs(resid - nanmedian(resid, axis=1)[:, None]), axis=1)
+        if pass_ == robust_passes:
+            break
+        # Outliers against time-of-week *medians*: a fault inflates the means of its times
+        # of week, which would make their healthy slots look like outliers too.
+        centre = np.full_like(tow_coef, np.nan)
+        for h in np.unique(tw):
+            centre[:, h] = nanmedian(rest[:, tw == h], axis=1)
+        far = rest - centre[:, tw]
+        spread = 1.4826 * nanmedian(np.abs(far), axis=1)
+        with np.errstate(invalid="ignore"):
+            valid = valid & ~(np.abs(far) > 4 * np.maximum(spread, 1e-12)[:, None])
+    return tow_coef, beta.reshape(p, 2, k), sigma
+
+
+def baseline_residuals(
+    use: np.ndarray,
+    temp: np.ndarray,
+    tow: np.ndarray,
+    *,
+    model: TowtModel | None = None,
+    n_sigmas: float = 4.0,
+    min_slots: int = 3,
+    min_relative: float = 0.1,
+    unit: str = "kWh",
+) -> list[Finding]:
+    """Runs of use above the TOWT baseline (``rule="baseline_residual"``).
+
+    Parameters
+    ----------
+    use, temp, tow
+        As in :func:`fit_towt`.
+    model : TowtModel, optional
+        A baseline fitted on earlier data; default one fitted (robustly) on ``use`` itself.
+    n_sigmas : float
+        Threshold in robust standard deviations of the baseline's residuals.
+    min_slots : int
+        Shortest run to report (3 hourly slots).
+    min_relative : float
+        Smallest excess as a share of the baseline's mean use (a meter that follows its
+        model exactly would otherwise flag its own rounding).
+
+    Returns
+    -------
+    list of Finding
+        ``waste`` = use above the baseline over the run, in ``unit``; evidence has the
+        baseline and observed use per slot.
+    """
+    u = np.asarray(use, dtype=np.float64)
+    m = model if model is not None else fit_towt(u, temp, tow)
+    expected = m.predict(np.broadcast_to(temp, u.shape), np.asarray(tow))
+    resid = u - expected
+    level = np.nanmean(np.abs(expected), axis=1)
+    threshold = np.maximum(n_sigmas * m.sigma, min_relative * level)
+    threshold = np.maximum(np.nan_to_num(threshold, nan=np.inf), 1e-12)[:, None]
+    with np.errstate(invalid="ignore"):
+        high = resid > threshold
+    findings = []
+    for row, a, b in _runs(high, min_slots):
+        excess = resid[row, a:b]
+        score = float(np.nanmedian(excess) / threshold[row, 0])
+        findings.append(
+            Finding(
+                row,
+                "baseline_residual",
+                a,
+                b,
+                "high" if score > 3 else "medium" if score > 1.5 else "low",
+                score,
+                float(np.nansum(excess)),
+                unit,
+                {
+                    "baseline_per_slot": float(np.nanmean(expected[row, a:b])),
+                    "observed_per_slot": float(np.nanmean(u[row, a:b])),
+                    "sigma_per_slot": float(m.sigma[row]),
+                },
+            )
+        )
+    return findings

@@ -1,0 +1,325 @@
+"""The whole analysis of a window of grids: consumption and quality, then every detector.
+
+:func:`analyze` is what the job runner (``jieneng analyze``), the simulator evaluation and
+``bench/analytics.py`` call: one pass over a [points × slots] window of many buildings, each
+row described by a :class:`Layout` (its role, its building, its register properties), so the
+detectors can pair HVAC meters with zone thermometers and main meters with their sub-meters
+without knowing where the grid came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from analytics import anomaly, baseline, calendar, quality, waste
+from analytics import flags as F
+from analytics.consumption import Replacement, from_registers
+
+#: Roles of grid rows. Meters: ``main`` (the building's electricity main), ``01A`` … ``01D``
+#: (its 分项 sub-meters), ``water``, ``heat`` (district heat), ``gas``, ``other_meter``.
+#: Instantaneous: ``power`` (main active power), ``indoor`` and ``outdoor`` temperature,
+#: ``other``.
+METER_ROLES = frozenset({"main", "01A", "01B", "01C", "01D", "water", "heat", "gas", "other_meter"})
+ROLES = METER_ROLES | {"power", "indoor", "outdoor", "other"}
+#: Off-hours rules: the meter role, the rule key, the unit.
+OFF_HOURS = (("01A", "after_hours", "kWh"), ("01B", "hvac_out_of_hours", "kWh"))
+NIGHT_FLOW = ("water", "night_flow", "m3")
+#: TOWT residuals judge the last days of the window against a model of the days before.
+TOWT_JUDGE_DAYS = 7
+TOWT_MIN_FIT_DAYS = 28
+#: Rules that explain a baseline residual at the same time in the same building.
+EXPLAINING = frozenset({"after_hours", "hvac_out_of_hours", "overcooling", "overheating"})
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What each row of the grids is.
+
+    Attributes
+    ----------
+    role : sequence of str, length points
+        One of :data:`ROLES`.
+    building : array_like of int, length points
+        Building index of each row (0 … buildings - 1).
+    building_kind : sequence of str, length buildings
+        ``government``, ``school``, ``hospital`` or ``other``: schools get term and vacation
+        profiles.
+    multiplier, rollover, resolution : array_like, length points
+        Register properties (meters; ignored on other rows): CT/PT ratio, wrap value
+        (``inf`` for none), smallest step, register units.
+    """
+
+    role: Sequence[str]
+    building: np.ndarray
+    building_kind: Sequence[str]
+    multiplier: np.ndarray
+    rollover: np.ndarray
+    resolution: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.role)
+        bad = sorted(set(self.role) - ROLES)
+        if bad:
+            raise ValueError(f"role: unknown role(s) {bad} (expected one of {sorted(ROLES)})")
+        for name in ("building", "multiplier", "rollover", "resolution"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name}: must have one value per row ({n})")
+        b = np.asarray(self.building)
+        if n and (b.min() < 0 or b.max() >= len(self.building_kind)):
+            raise ValueError("building: index out of range of building_kind")
+
+    def rows(self, role: str) -> np.ndarray:
+        return np.flatnonzero(np.asarray(self.role) == role)
+
+
+@dataclass
+class Analysis:
+    """What :func:`analyze` found.
+
+    Attributes
+    ----------
+    findings : list of Finding
+        ``point`` is the grid row; ``start``/``end`` are slots of the window (also for the
+        daily rules, whose days are converted to slots).
+    use : ndarray, shape (meters, slots)
+        Consumption per slot of the meter rows ``meters`` (after the multiplier).
+    use_flags, meters
+        Quality flags of ``use`` and the grid rows of the meters.
+    spikes : ndarray of bool, shape (points, slots)
+        Hampel spikes on instantaneous rows.
+    """
+
+    findings: list[waste.Finding]
+    use: np.ndarray
+    use_flags: np.ndarray
+    meters: np.ndarray
+    spikes: np.ndarray = field(repr=False)
+
+
+def analyze(
+    registers: np.ndarray,
+    instant: np.ndarray,
+    layout: Layout,
+    *,
+    start_us: int,
+    step_s: int,
+    register_flags: np.ndarray | None = None,
+    replacements: Sequence[Replacement] = (),
+    utc_offset_s: int = 8 * 3600,
+    tiers: Sequence[str] = ("consumption", "waste", "anomaly"),
+) -> Analysis:
+    """Run the quality checks and the detectors over a window.
+
+    Parameters
+    ----------
+    registers : array_like, shape (points, slots)
+        Register reading at the end of each slot on meter rows (NaN elsewhere and where
+        missing), register units (:func:`analytics.grid.registers_to_grid`).
+    instant : array_like, shape (points, slots)
+        Slot means on instantaneous rows (kW, °C …), NaN elsewhere
+        (:func:`analytics.grid.mean_to_grid`).
+    layout : Layout
+    start_us, step_s : int
+        Start of the first slot (UTC µs, a local midnight) and the slot length (s).
+    register_flags : array_like of uint16, shape (points, slots), optional
+        Flags from gridding (clock skew); they travel into ``use_flags``.
+    replacements : sequence of Replacement
+        Recorded meter replacements; ``point`` is the *meter's index among the meter rows*
+        (the order of ``Analysis.meters``).
+    utc_offset_s : int
+        Local time of the buildings (China: +8 h).
+    tiers : sequence of str
+        ``consumption`` always runs; ``waste`` adds the waste rules, ``anomaly`` the TOWT
+        residuals, level shifts and spikes.
+    """
+    reg = np.asarray(registers, dtype=np.float64)
+    inst = np.asarray(instant, dtype=np.float64)
+    p, n = reg.shape
+    if inst.shape != (p, n):
+        raise ValueError(f"instant: shape {inst.shape} differs from registers {reg.shape}")
+    if len(layout.role) != p:
+        raise ValueError(f"layout: describes {len(layout.role)} rows, the grids have {p}")
+    roles = np.asarray(layout.role)
+    bld = np.asarray(layout.building, dtype=np.int64)
+    meters = np.flatnonzero(np.isin(roles, list(METER_ROLES)))
+    row_of = np.full(p, -1)
+    row_of[meters] = np.arange(len(meters))
+    use, use_flags = from_registers(
+        reg[meters],
+        multiplier=np.asarray(layout.multiplier, dtype=np.float64)[meters],
+        rollover=np.asarray(layout.rollover, dtype=np.float64)[meters],
+        resolution=np.asarray(layout.resolution, dtype=np.float64)[meters],
+        replacements=replacements,
+    )
+    if register_flags is not None:
+        use_flags |= np.asarray(register_flags, dtype=np.uint16)[meters] & F.CLOCK_SKEW
+    findings: list[waste.Finding] = []
+    spikes = np.zeros((p, n), dtype=bool)
+    hours, day_types, days = calendar.slot_context(start_us, step_s, n, utc_offset_s)
+    slots_per_day = 86_400 // step_s
+
+    def add(found: list[waste.Finding], rows: np.ndarray) -> None:
+        for f in found:
+            f.point = int(rows[f.point])
+        findings.extend(found)
+
+    if "waste" in tiers:
+        worked = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
+        vacation = calendar.school_vacation(days)
+        kinds = np.asarray(layout.building_kind)[bld]
+        for role, rule, unit in (*OFF_HOURS, NIGHT_FLOW):
+            for kind in np.unique(kinds):  # schools: term and vacation apart
+                rows = np.flatnonzero((roles == role) & (kinds == kind))
+                if not len(rows):
+                    continue
+                groups = worked.astype(int) + (2 * vacation if kind == "school" else 0)
+                found = waste.off_hours_excess(
+                    use[row_of[rows]], hours, day_types, rule=rule, unit=unit, groups=groups
+                )
+                add(found, rows)
+        add(*_setpoints(inst, use, row_of, roles, bld, hours))
+        add(*_imbalance(use, row_of, roles, bld, slots_per_day))
+
+    if "anomaly" in tiers:
+        power = np.flatnonzero(roles == "power")
+        spikes[power] = quality.hampel(inst[power], min_relative=0.05)
+        add(*_towt(use, inst, row_of, roles, bld, hours, days, day_types, step_s))
+        whole = n // slots_per_day
+        day_worked = calendar.is_workday(days[::slots_per_day][:whole])
+        day_vacation = calendar.school_vacation(days[::slots_per_day][:whole])
+        kinds = np.asarray(layout.building_kind)[bld]
+        # Level shifts in daily use of mains and water; heat and gas follow the weather,
+        # which the TOWT residuals account for.
+        for kind in np.unique(kinds) if whole else ():
+            daily_rows = np.flatnonzero(np.isin(roles, ["main", "water"]) & (kinds == kind))
+            if not len(daily_rows):
+                continue
+            daily = (
+                use[row_of[daily_rows], : whole * slots_per_day]
+                .reshape(len(daily_rows), whole, slots_per_day)
+                .sum(axis=2)
+            )
+            regimes = day_worked.astype(int) + (2 * day_vacation if kind == "school" else 0)
+            shifts = anomaly.level_shifts(daily, regimes)
+            for f in shifts:
+                f.start, f.end = f.start * slots_per_day, f.end * slots_per_day
+                f.waste_unit = "m3" if roles[daily_rows[f.point]] in ("water", "gas") else "kWh"
+            add(shifts, daily_rows)
+    findings = _unexplained(findings, bld)
+    findings.sort(key=lambda f: (f.point, f.rule, f.start))
+    return Analysis(findings, use, use_flags, meters, spikes)
+
+
+def _first_of(roles: np.ndarray, bld: np.ndarray, role: str) -> dict[int, int]:
+    """Building index → grid row of its first row with ``role``."""
+    out: dict[int, int] = {}
+    for r in np.flatnonzero(roles == role):
+        out.setdefault(int(bld[r]), int(r))
+    return out
+
+
+def _setpoints(
+    inst: np.ndarray,
+    use: np.ndarray,
+    row_of: np.ndarray,
+    roles: np.ndarray,
+    bld: np.ndarray,
+    hours: np.ndarray,
+) -> tuple[list[waste.Finding], np.ndarray]:
+    """Zones against the 26 °C / 20 °C rule, each with its building's HVAC meter, outdoor
+    thermometer and, where there is one, district-heat meter (it shows the heating)."""
+    hvac_of = _first_of(roles, bld, "01B")
+    outdoor_of = _first_of(roles, bld, "outdoor")
+    heat_of = _first_of(roles, bld, "heat")
+    zones = np.array(
+        [
+            z
+            for z in np.flatnonzero(roles == "indoor")
+            if bld[z] in hvac_of and bld[z] in outdoor_of
+        ],
+        dtype=np.int64,
+    )
+    if not len(zones):
+        return [], zones
+    outdoor = inst[[outdoor_of[int(bld[z])] for z in zones]]
+    hvac = use[[row_of[hvac_of[int(bld[z])]] for z in zones]]
+    for k, z in enumerate(zones):
+        if int(bld[z]) in heat_of:
+            heat = use[row_of[heat_of[int(bld[z])]]]
+            hvac[k] = np.where(outdoor[k] < waste.HEATING_MAX_C, heat, hvac[k])
+    return waste.setpoint_violations(inst[zones], hvac, outdoor, hours), zones
+
+
+def _imbalance(
+    use: np.ndarray,
+    row_of: np.ndarray,
+    roles: np.ndarray,
+    bld: np.ndarray,
+    slots_per_day: int,
+) -> tuple[list[waste.Finding], np.ndarray]:
+    """Each electricity main against the sum of its building's 分项 sub-meters."""
+    mains = _first_of(roles, bld, "main")
+    sub_rows = np.flatnonzero(np.isin(roles, ["01A", "01B", "01C", "01D"]))
+    keys = [b for b in mains if np.any(bld[sub_rows] == b)]
+    if not keys:
+        return [], np.array([], dtype=np.int64)
+    main = use[[row_of[mains[b]] for b in keys]]
+    subs = np.stack([use[row_of[sub_rows[bld[sub_rows] == b]]].sum(axis=0) for b in keys])
+    found = waste.submeter_imbalance(main, subs, slots_per_day)
+    return found, np.array([mains[b] for b in keys], dtype=np.int64)
+
+
+def _towt(
+    use: np.ndarray,
+    inst: np.ndarray,
+    row_of: np.ndarray,
+    roles: np.ndarray,
+    bld: np.ndarray,
+    hours: np.ndarray,
+    days: np.ndarray,
+    day_types: np.ndarray,
+    step_s: int,
+) -> tuple[list[waste.Finding], np.ndarray]:
+    """Hourly TOWT residuals of each electricity main against its outdoor temperature."""
+    outdoor_of = _first_of(roles, bld, "outdoor")
+    mains = np.array(
+        [m for m in np.flatnonzero(roles == "main") if int(bld[m]) in outdoor_of], dtype=np.int64
+    )
+    per_hour = max(1, 3600 // step_s)
+    hours_n = use.shape[1] // per_hour
+    judge = TOWT_JUDGE_DAYS * 24
+    if not len(mains) or hours_n - judge < TOWT_MIN_FIT_DAYS * 24:
+        return [], mains
+    cut = hours_n * per_hour
+    hourly = use[row_of[mains], :cut].reshape(len(mains), hours_n, per_hour).sum(axis=2)
+    temp = inst[[outdoor_of[int(bld[m])] for m in mains], :cut]
+    temp = temp.reshape(len(mains), hours_n, per_hour).mean(axis=2)
+    tow = baseline.time_of_week(
+        hours[::per_hour][:hours_n], days[::per_hour][:hours_n], day_types[::per_hour][:hours_n]
+    )
+    fit = hours_n - judge
+    model = baseline.fit_towt(hourly[:, :fit], temp[:, :fit], tow[:fit])
+    found = baseline.baseline_residuals(
+        hourly[:, fit:], temp[:, fit:], tow[fit:], model=model, n_sigmas=5.0, min_slots=3
+    )
+    for f in found:
+        f.start, f.end = (f.start + fit) * per_hour, (f.end + fit) * per_hour
+    return found, mains
+
+
+def _unexplained(findings: list[waste.Finding], bld: np.ndarray) -> list[waste.Finding]:
+    """Drop baseline residuals that a waste rule of the same building explains (it says more:
+    which system, and why)."""
+    explained: dict[int, list[tuple[int, int]]] = {}
+    for f in findings:
+        if f.rule in EXPLAINING:
+            explained.setdefault(int(bld[f.point]), []).append((f.start, f.end))
+    return [
+        f
+        for f in findings
+        if f.rule != "baseline_residual"
+        or not any(a < f.end and f.start < b for a, b in explained.get(int(bld[f.point]), ()))
+    ]
