@@ -86,6 +86,8 @@ def from_registers(
     resolution: np.ndarray | float = 0.0,
     replacements: Sequence[Replacement] = (),
     stuck_slots: int = 8,
+    slots_per_day: int | None = None,
+    day_groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interval consumption and quality flags from register readings.
 
@@ -104,8 +106,19 @@ def from_registers(
     replacements : sequence of Replacement
         Recorded meter replacements.
     stuck_slots : int
-        A register that stands still at least this many slots and then jumps by more than
-        the use it missed (at its usual rate) was stuck; the jump is spread over the run.
+        A register that stands still at least this many slots while it should have
+        counted at least two usual steps, then jumps by more than its own slot's use plus
+        half the use it missed (and two usual steps), was stuck; the jump is spread over
+        the run.
+    slots_per_day : int, optional
+        Slots in a day when column 0 starts at a local midnight (96 for 15 minutes). Then
+        the use a gap or a stuck run missed is spread over its slots by the meter's mean
+        profile over the day (a night is not charged with the morning's use), and the use
+        a stuck register missed is that profile's sum over the run; without it, evenly and
+        at the usual rate.
+    day_groups : array_like of int, shape (days,), optional
+        Regime of each day (e.g. 0 off-day, 1 workday, + 2 in a school vacation), with
+        ``slots_per_day``: each regime gets its own profile.
 
     Returns
     -------
@@ -189,15 +202,18 @@ def from_registers(
     flags[reset] |= F.RESET
 
     # 5. Stuck registers: a long run of zero steps, then a catch-up jump.
-    _stuck(step, span, valid, flags, stuck_slots)
+    weight = _profile(step, valid & (span == 1), slots_per_day, day_groups)
+    _stuck(step, span, valid, flags, stuck_slots, weight, per_weight=slots_per_day is None)
 
-    # 6. Spread each step evenly over the slots since the previous reading.
+    # 6. Spread each step over the slots since the previous reading, by the profile's weight.
+    cum = np.cumsum(weight, axis=1)
+    prev = _previous_valid(valid)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(valid & (span > 0), step / np.maximum(span, 1), np.nan)
+        share = np.where(valid & (span > 0), step / (cum - _take(cum, prev).clip(0)), np.nan)
     nxt = _next_valid(valid)
-    src = np.where(valid, np.arange(n), nxt)  # a gap slot takes the next reading's rate
+    src = np.where(valid, np.arange(n), nxt)  # a gap slot takes the next reading's share
     started = _previous_valid(valid) >= 0
-    filled = np.where(started | valid, _take(rate, src), np.nan)
+    filled = np.where(started | valid, _take(share, src) * weight, np.nan)
     spread = ~valid & ~np.isnan(filled)
     flags[spread] |= F.INTERPOLATED
     flags[valid & (span > 1)] |= F.INTERPOLATED
@@ -211,13 +227,54 @@ def _usual_step(step: np.ndarray, single: np.ndarray) -> np.ndarray:
     return nanmedian(positive, axis=1)  # all-NaN rows: no usual use
 
 
+def _profile(
+    step: np.ndarray,
+    single: np.ndarray,
+    slots_per_day: int | None,
+    day_groups: np.ndarray | None,
+) -> np.ndarray:
+    """Expected use of each slot: a point's mean single-slot step at that time of day in
+    that day's regime (1 everywhere without ``slots_per_day``), plus 1 % of its mean so that
+    no slot weighs nothing; shape (points, slots)."""
+    p, n = step.shape
+    if not slots_per_day:
+        return np.ones((p, n))
+    days = -(-n // slots_per_day)
+    groups = np.zeros(days, dtype=np.int64) if day_groups is None else np.asarray(day_groups)
+    if groups.shape != (days,):
+        raise ValueError(f"day_groups: must have one value per day ({days}), got {groups.shape}")
+    _, g = np.unique(groups, return_inverse=True)
+    cells = (g.max(initial=0) + 1) * slots_per_day
+    key = (g * slots_per_day)[np.arange(n) // slots_per_day] + np.arange(n) % slots_per_day
+    flat = (np.arange(p)[:, None] * cells + key[None, :]).ravel()
+    ok = single & ~np.isnan(step)
+    sums = np.bincount(flat, np.where(ok, np.maximum(step, 0.0), 0.0).ravel(), p * cells)
+    count = np.bincount(flat, ok.ravel(), p * cells)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nan_to_num((sums / count).reshape(p, cells))
+    floor = 0.01 * mean.mean(axis=1, keepdims=True)
+    return (mean + np.where(floor > 0, floor, 1.0))[:, key]
+
+
 def _stuck(
-    step: np.ndarray, span: np.ndarray, valid: np.ndarray, flags: np.ndarray, min_run: int
+    step: np.ndarray,
+    span: np.ndarray,
+    valid: np.ndarray,
+    flags: np.ndarray,
+    min_run: int,
+    weight: np.ndarray,
+    *,
+    per_weight: bool,
 ) -> None:
-    """Find stuck runs; turn their zero steps into gaps covered by the catch-up step."""
+    """Find stuck runs; turn their zero steps into gaps covered by the catch-up step.
+
+    The use a run missed is ``weight`` summed over it: the mean profile's use, or with
+    ``per_weight`` (a flat weight) the run's length times the usual step."""
     p, n = step.shape
     zero = valid & (step == 0) & (span == 1)
     usual = _usual_step(step, valid & (span == 1))
+    rate = usual if per_weight else np.ones(p)  # use per unit of weight
+    cum = np.cumsum(weight, axis=1)
     row, col, end = runs(zero)
     length = end - col
     keep = (length >= min_run) & (end <= n - 1)  # a catch-up reading follows
@@ -225,8 +282,12 @@ def _stuck(
         j = c + ln  # the catch-up reading
         if not valid[r_, j] or span[r_, j] != 1 or np.isnan(usual[r_]) or usual[r_] <= 0:
             continue
-        jump = step[r_, j]
-        if jump >= 5 * usual[r_] and jump >= 0.5 * (ln + 1) * usual[r_]:
+        # The catch-up step beyond the slot's own use must make up for what the run missed,
+        # and the run must have missed something (a meter that stands still while nothing
+        # flows is not stuck).
+        excess = step[r_, j] - rate[r_] * weight[r_, j]
+        missed = rate[r_] * (cum[r_, j - 1] - (cum[r_, c - 1] if c else 0.0))
+        if missed >= 2 * usual[r_] and excess >= max(2 * usual[r_], 0.5 * missed):
             valid[r_, c:j] = False  # the frozen readings carry no information
             span[r_, j] = ln + 1
             flags[r_, c : j + 1] |= F.STUCK

@@ -68,7 +68,9 @@ def hampel(
     v = np.asarray(values, dtype=np.float64)
     filled = _filled(v)
     size = (1, 2 * half_window + 1)
-    med = median_filter(filled, size=size, mode="nearest")
+    # Mirrored edges: with repeated ones ("nearest") the first value fills most of its own
+    # window and could never stand out.
+    med = median_filter(filled, size=size, mode="mirror" if filled.shape[1] > 1 else "nearest")
     # Noise scale from successive differences: a trend or a ramp does not inflate it, and an
     # isolated spike touches only two of them (a rolling MAD about each slot's own median
     # collapses to zero on trending data).
@@ -81,6 +83,31 @@ def hampel(
     scale = np.maximum(noise, floor)
     with np.errstate(invalid="ignore"):
         return ~np.isnan(v) & (np.abs(v - med) > n_sigmas * scale)
+
+
+def isolated(values: np.ndarray, *, ratio: float = 3.0) -> np.ndarray:
+    """Values that stand apart from both neighbours while the neighbours agree: the
+    distance to their mean is more than ``ratio`` times their difference. A bad reading
+    stands alone; a step or a two-slot dip (a schedule changing) does not.
+
+    Parameters
+    ----------
+    values : array_like, shape (points, slots)
+        NaN where missing (the neighbours are then the nearest values on each side).
+    ratio : float
+        How much farther from the neighbours' mean than they are from each other.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    before = _filled(v)
+    after = _filled(v[:, ::-1])[:, ::-1]
+    prev = np.empty_like(before)
+    nxt = np.empty_like(after)
+    prev[:, 1:], nxt[:, :-1] = before[:, :-1], after[:, 1:]
+    # At the edges, the two values on the one side there is.
+    prev[:, 0] = after[:, 2] if v.shape[1] > 2 else after[:, -1]
+    nxt[:, -1] = before[:, -3] if v.shape[1] > 2 else before[:, 0]
+    with np.errstate(invalid="ignore"):
+        return ~np.isnan(v) & (np.abs(v - (prev + nxt) / 2) > ratio * np.abs(nxt - prev))
 
 
 def impossible(values: np.ndarray, low: np.ndarray | float, high: np.ndarray | float) -> np.ndarray:

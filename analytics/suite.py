@@ -147,19 +147,26 @@ def analyze(
     meters = np.flatnonzero(np.isin(roles, list(METER_ROLES)))
     row_of = np.full(p, -1)
     row_of[meters] = np.arange(len(meters))
+    hours, day_types, days = calendar.slot_context(start_us, step_s, n, utc_offset_s)
+    slots_per_day = 86_400 // step_s
+    first_slots = days[::slots_per_day]
+    # Day regimes of the meters' usual profiles (school vacations apart: harmless elsewhere).
+    regimes = calendar.is_workday(first_slots).astype(int) + 2 * calendar.school_vacation(
+        first_slots
+    )
     use, use_flags = from_registers(
         reg[meters],
         multiplier=np.asarray(layout.multiplier, dtype=np.float64)[meters],
         rollover=np.asarray(layout.rollover, dtype=np.float64)[meters],
         resolution=np.asarray(layout.resolution, dtype=np.float64)[meters],
         replacements=replacements,
+        slots_per_day=slots_per_day,
+        day_groups=regimes,
     )
     if register_flags is not None:
         use_flags |= np.asarray(register_flags, dtype=np.uint16)[meters] & F.CLOCK_SKEW
     findings: list[waste.Finding] = []
     spikes = np.zeros((p, n), dtype=bool)
-    hours, day_types, days = calendar.slot_context(start_us, step_s, n, utc_offset_s)
-    slots_per_day = 86_400 // step_s
 
     def add(found: list[waste.Finding], rows: np.ndarray) -> None:
         for f in found:
@@ -185,7 +192,9 @@ def analyze(
 
     if "anomaly" in tiers:
         power = np.flatnonzero(roles == "power")
-        spikes[power] = quality.hampel(inst[power], min_relative=0.05)
+        spikes[power] = quality.hampel(inst[power], min_relative=0.05) & quality.isolated(
+            inst[power]
+        )
         add(*_towt(use, inst, row_of, roles, bld, hours, days, day_types, step_s))
         whole = n // slots_per_day
         day_worked = calendar.is_workday(days[::slots_per_day][:whole])
@@ -229,28 +238,33 @@ def _setpoints(
     bld: np.ndarray,
     hours: np.ndarray,
 ) -> tuple[list[waste.Finding], np.ndarray]:
-    """Zones against the 26 °C / 20 °C rule, each with its building's HVAC meter, outdoor
-    thermometer and, where there is one, district-heat meter (it shows the heating)."""
+    """Zones against the 26 °C / 20 °C rule, with their building's HVAC meter, outdoor
+    thermometer and, where there is one, district-heat meter (it does the heating). A
+    finding's point is the meter of the plant at fault: HVAC for overcooling, the heat meter
+    (else HVAC) for overheating; its evidence names the zones' grid rows."""
     hvac_of = _first_of(roles, bld, "01B")
     outdoor_of = _first_of(roles, bld, "outdoor")
     heat_of = _first_of(roles, bld, "heat")
+    keys = sorted(b for b in hvac_of if b in outdoor_of)
     zones = np.array(
-        [
-            z
-            for z in np.flatnonzero(roles == "indoor")
-            if bld[z] in hvac_of and bld[z] in outdoor_of
-        ],
-        dtype=np.int64,
+        [z for z in np.flatnonzero(roles == "indoor") if int(bld[z]) in keys], dtype=np.int64
     )
     if not len(zones):
         return [], zones
-    outdoor = inst[[outdoor_of[int(bld[z])] for z in zones]]
-    hvac = use[[row_of[hvac_of[int(bld[z])]] for z in zones]]
-    for k, z in enumerate(zones):
-        if int(bld[z]) in heat_of:
-            heat = use[row_of[heat_of[int(bld[z])]]]
-            hvac[k] = np.where(outdoor[k] < waste.HEATING_MAX_C, heat, hvac[k])
-    return waste.setpoint_violations(inst[zones], hvac, outdoor, hours), zones
+    cooling_rows = [hvac_of[b] for b in keys]
+    heating_rows = [heat_of.get(b, hvac_of[b]) for b in keys]
+    found = waste.setpoint_violations(
+        inst[zones],
+        np.searchsorted(keys, bld[zones]),
+        use[row_of[cooling_rows]],
+        use[row_of[heating_rows]],
+        inst[[outdoor_of[b] for b in keys]],
+        hours,
+    )
+    for f in found:
+        f.point = (cooling_rows if f.rule == "overcooling" else heating_rows)[f.point]
+        f.evidence["zones"] = [int(zones[z]) for z in f.evidence["zones"]]
+    return found, np.arange(len(roles))
 
 
 def _imbalance(

@@ -12,6 +12,7 @@ point's unit; :func:`with_impact` adds kgce, kgCO2 and CNY (:mod:`analytics.fact
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,7 +56,7 @@ class Finding:
     score: float
     waste: float
     waste_unit: str
-    evidence: dict[str, float] = field(default_factory=dict)
+    evidence: dict[str, object] = field(default_factory=dict)
     impact: dict[str, float] = field(default_factory=dict)
 
 
@@ -170,45 +171,66 @@ def off_hours_excess(
 
 def setpoint_violations(
     zone_temp: np.ndarray,
-    hvac_use: np.ndarray,
+    zone_building: np.ndarray,
+    cooling_use: np.ndarray,
+    heating_use: np.ndarray,
     outdoor: np.ndarray,
     hours: np.ndarray,
     *,
-    min_slots: int = 4,
+    min_slots: int = 8,
     margin_c: float = 1.0,
     per_degree: float = 0.08,
+    compressor_ratio: float = 1.25,
 ) -> list[Finding]:
-    """Zones below 26 °C while cooling, or above 20 °C while heating, with HVAC running.
+    """Buildings whose zones are cooled below 26 °C or heated above 20 °C.
+
+    A zone is *overcooled* in a slot when the HVAC runs, the zone is below 26 °C − margin and
+    it is cooler than the outdoor air (only a running chiller holds a zone below the outdoor
+    temperature: a free-floating zone sits above it, warmed by its internal gains), or it is
+    a hot day (outdoor mean over the last 24 h above 22 °C and above 24 °C now). A zone is
+    *overheated* when the heating runs in the heating season (24 h outdoor mean below 12 °C)
+    and the zone is above 20 °C + margin. The setpoint belongs to the building's plant, so
+    its zones' violations make one finding per building and run.
 
     Parameters
     ----------
     zone_temp : array_like, shape (zones, slots)
         Indoor air temperature, °C.
-    hvac_use : array_like, shape (zones, slots)
-        Use of the HVAC that serves each zone (kWh or heat kWh per slot), to tell running
-        from standing still and to estimate the waste.
-    outdoor : array_like, shape (zones, slots)
-        Outdoor air temperature at each zone's building, °C; its mean over the last day
-        tells the season (cooling above 22 °C, heating below 12 °C).
+    zone_building : array_like of int, shape (zones,)
+        Row of each zone's building in the arrays below.
+    cooling_use, heating_use : array_like, shape (buildings, slots)
+        Use per slot of the plant that cools (the HVAC sub-meter, kWh) and of the one that
+        heats (a district-heat meter, kWh of heat, or the HVAC sub-meter again), to tell
+        running from standing still and to estimate the waste.
+    outdoor : array_like, shape (buildings, slots)
+        Outdoor air temperature at each building, °C.
     hours : array_like, shape (slots,)
         Local hour of each slot (for the slot length).
+    min_slots : int
+        Shortest run to report (8 × 15 min = 2 h: a zone still cool from the night when the
+        plant starts in the morning is no violation).
     margin_c : float
         Tolerance on the setpoint rule, K.
     per_degree : float
-        Share of the HVAC use saved per kelvin of setpoint brought back to the rule (about
-        6–10 % per K is usual for cooling and heating loads); waste = use × share × K.
+        Share of the plant's use saved per kelvin of setpoint brought back to the rule (6–10 %
+        per K is usual for cooling and heating loads); waste = use × share × K, with K the
+        mean distance of the violating zones from the limit.
+
+    Returns
+    -------
+    list of Finding
+        ``point`` is the building's row; ``evidence`` names the zones (their rows in
+        ``zone_temp``) and their mean temperature.
 
     References
     ----------
     .. [1] 国务院办公厅, 关于严格执行公共建筑空调温度控制标准的通知, 国办发〔2007〕42号.
     """
     t = np.asarray(zone_temp, dtype=np.float64)
-    h = np.asarray(hvac_use, dtype=np.float64)
+    zb = np.asarray(zone_building, dtype=np.int64)
     out = np.asarray(outdoor, dtype=np.float64)
-    idle = nanmedian(h, axis=1)[:, None] * 0.5
-    # Season from the outdoor temperature of the last day: cooling above 22 °C on average,
-    # heating below 12 °C (a cool summer night is no heating season).
-    slots_per_day = max(1, min(t.shape[1], int(round(24 / max(np.diff(hours)[0], 1e-9)))))
+    nb, n = out.shape
+    slots_per_day = max(1, min(n, int(round(24 / max(np.diff(hours)[0], 1e-9)))))
     daily = uniform_filter1d(
         np.nan_to_num(out, nan=15.0),
         slots_per_day,
@@ -216,19 +238,41 @@ def setpoint_violations(
         origin=(slots_per_day - 1) // 2,
         mode="nearest",
     )
-    with np.errstate(invalid="ignore"):
-        running = h > np.maximum(idle, 1e-9)
-        cool = running & (daily > 22.0) & (out > COOLING_MIN_C - 2) & (t < COOLING_MIN_C - margin_c)
-        heat = running & (daily < 12.0) & (t > HEATING_MAX_C + margin_c)
     findings = []
-    for rule, mask, limit in (
-        ("overcooling", cool, COOLING_MIN_C),
-        ("overheating", heat, HEATING_MAX_C),
+    for rule, use_, limit in (
+        ("overcooling", cooling_use, COOLING_MIN_C),
+        ("overheating", heating_use, HEATING_MAX_C),
     ):
-        for row, a, b in _runs(mask, min_slots):
-            kelvin = np.abs(t[row, a:b] - limit)
+        h = np.asarray(use_, dtype=np.float64)
+        idle = nanmedian(h, axis=1)[:, None] * 0.5
+        with np.errstate(invalid="ignore"):
+            on = h > np.maximum(idle, 1e-9)
+            # Ventilation alone: the plant's low use while it runs; well above it, the
+            # compressor works.
+            fans = np.nanpercentile(np.where(on, h, np.nan), 10, axis=1)[:, None]
+            compressor = (on & (h > compressor_ratio * fans))[zb]
+            running = on[zb]
+            o, d = out[zb], daily[zb]
+            if rule == "overcooling":
+                cooled = (
+                    (o >= t)
+                    | (compressor & (o >= t - 2.0))
+                    | ((d > 22.0) & (o > COOLING_MIN_C - 2))
+                )
+                zone_bad = running & cooled & (t < COOLING_MIN_C - margin_c)
+            else:
+                zone_bad = running & (d < 12.0) & (t > HEATING_MAX_C + margin_c)
+        bad = np.zeros((nb, n), dtype=bool)
+        np.logical_or.at(bad, zb, zone_bad)
+        for row, a, b in _runs(bad, min_slots):
+            zones = np.flatnonzero((zb == row) & zone_bad[:, a:b].any(axis=1))
+            temps = np.where(zone_bad[zones, a:b], t[zones, a:b], np.nan)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                kelvin = np.abs(np.nanmean(temps, axis=0) - limit)  # per slot, over the zones
+            kelvin = np.nan_to_num(kelvin)
             waste = float(np.nansum(h[row, a:b] * np.minimum(per_degree * kelvin, 0.8)))
-            score = float(np.nanmean(kelvin) / margin_c)
+            score = float(np.mean(kelvin[kelvin > 0]) / margin_c) if np.any(kelvin > 0) else 0.0
             findings.append(
                 Finding(
                     row,
@@ -239,7 +283,11 @@ def setpoint_violations(
                     score,
                     waste,
                     "kWh",
-                    {"mean_zone_c": float(np.nanmean(t[row, a:b])), "limit_c": limit},
+                    {
+                        "zones": zones.tolist(),
+                        "mean_zone_c": float(np.nanmean(temps)),
+                        "limit_c": limit,
+                    },
                 )
             )
     return findings
