@@ -52,6 +52,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,7 +172,8 @@ def seasonal_strength(values: np.ndarray, period: int) -> np.ndarray:
     trend = uniform_filter1d(_filled(x), period, axis=1, mode="nearest")
     detrended = (x - trend).reshape(s, cycles, period)
     remainder = detrended - nanmedian(detrended, axis=1)[:, None, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN series: NaN, then 0
         var_d = np.nanvar(detrended.reshape(s, -1), axis=1)
         var_r = np.nanvar(remainder.reshape(s, -1), axis=1)
         return np.where(var_d > 0, np.clip(1.0 - var_r / var_d, 0.0, 1.0), 0.0)
@@ -279,7 +281,8 @@ def novel(
     -------
     flags : numpy.ndarray of bool, shape (series, samples)
     ratio : numpy.ndarray, shape (series, samples)
-        Score over the second gate's threshold (>1 where new; 0 where not judged).
+        Score over the second gate's threshold (>1 where new, ``inf`` after an all-zero
+        past; 0 where not judged).
     """
     raw = np.asarray(score, dtype=np.float64)
     s = np.nan_to_num(raw, nan=0.0)
@@ -299,15 +302,28 @@ def novel(
             break
         flags = new
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(judged & (bar > 0), s / bar, 0.0)
+        # A past of zeros (a constant series) makes any change infinitely new.
+        ratio = np.where(judged, np.where(bar > 0, s / bar, np.where(s > 0, np.inf, 0.0)), 0.0)
     return flags, ratio
+
+
+def _tiny(x: np.ndarray) -> np.ndarray:
+    """Smallest scale taken for real per series: 1e-9 of its range, so that rounding errors
+    of a noise-free series (a clean sine against its own profile) are never clear; shape
+    (series, 1)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+        span = np.nanmax(x, axis=1, initial=-np.inf) - np.nanmin(x, axis=1, initial=np.inf)
+    return np.where(np.isfinite(span), 1e-9 * span, 0.0).reshape(-1, 1)
 
 
 def _robust_sigma_steps(x: np.ndarray) -> np.ndarray:
     """Noise standard deviation per series from successive differences (a trend or a level
-    shift barely moves it): 1.4826 / √2 × median |Δx|; shape (series, 1)."""
+    shift barely moves it): 1.4826 / √2 × median |Δx|, at least :func:`_tiny`; shape
+    (series, 1)."""
     steps = np.abs(np.diff(x, axis=1))
-    return (MAD_TO_SIGMA / np.sqrt(2) * nanmedian(steps, axis=1)).reshape(-1, 1)
+    sigma = (MAD_TO_SIGMA / np.sqrt(2) * nanmedian(steps, axis=1)).reshape(-1, 1)
+    return np.fmax(sigma, _tiny(x))
 
 
 def spikes(
@@ -387,8 +403,10 @@ def level_shifts(
     Returns
     -------
     flags : numpy.ndarray of bool, shape (series, samples)
-        True at samples where the level after differs from the level before; the last and
-        first ``window`` samples are never flagged (one side is missing).
+        True at the change point: the sample where the jump peaks in each run of samples
+        that pass both gates (the medians make the jump a ramp of ``2 * window`` samples
+        around the change, every one of them new). The first and last ``window`` samples
+        are never flagged (one side is missing).
     ratio : numpy.ndarray, shape (series, samples)
     """
     x = np.asarray(values, dtype=np.float64)
@@ -402,7 +420,17 @@ def level_shifts(
     se = np.sqrt(2.0) * 1.2533 * _robust_sigma_steps(x) / np.sqrt(w)
     with np.errstate(invalid="ignore"):
         clear = score > n_sigmas * se
-    return novel(score, clear, history=history, guard=2 * w, margin=margin, first=first)
+    flags, ratio = novel(score, clear, history=history, guard=2 * w, margin=margin, first=first)
+    return _peaks(flags, score), ratio
+
+
+def _peaks(flags: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Each run of ``flags`` reduced to the sample where ``score`` peaks."""
+    rows, starts, ends = runs(flags)
+    out = np.zeros_like(flags)
+    for r, a, b in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        out[r, a + int(np.nanargmax(score[r, a:b]))] = True
+    return out
 
 
 def seasonal_residuals(
@@ -446,6 +474,7 @@ def seasonal_residuals(
     sm = median_filter(np.nan_to_num(resid), size=(1, k), mode="nearest")
     sm = np.where(np.isnan(resid), np.nan, sm)
     sigma = MAD_TO_SIGMA * nanmedian(np.abs(resid), axis=1).reshape(-1, 1)
+    sigma = np.fmax(sigma, _tiny(x))
     score = np.abs(sm)
     with np.errstate(invalid="ignore"):
         clear = score > n_sigmas * sigma
@@ -491,7 +520,7 @@ def activity_changes(
     act[:, : w - 1] = np.nan  # the first windows are not full
     typical = nanmedian(act, axis=1).reshape(-1, 1)
     with np.errstate(invalid="ignore"):
-        clear = ~np.isnan(x) & (act > ratio_min * typical)
+        clear = ~np.isnan(x) & (act > ratio_min * typical) & (act > _tiny(x))
     return novel(act, clear, history=history, guard=w, margin=margin, first=first)
 
 
