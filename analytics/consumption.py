@@ -113,7 +113,7 @@ def from_registers(
     slots_per_day : int, optional
         Slots in a day when column 0 starts at a local midnight (96 for 15 minutes). Then
         the use a gap or a stuck run missed is spread over its slots by the meter's mean
-        profile over the day (a night is not charged with the morning's use), and the use
+        median profile over the day (a night is not charged with the morning's use), and the use
         a stuck register missed is that profile's sum over the run; without it, evenly and
         at the usual rate.
     day_groups : array_like of int, shape (days,), optional
@@ -202,8 +202,19 @@ def from_registers(
     flags[reset] |= F.RESET
 
     # 5. Stuck registers: a long run of zero steps, then a catch-up jump.
-    weight = _profile(step, valid & (span == 1), slots_per_day, day_groups)
-    _stuck(step, span, valid, flags, stuck_slots, weight, per_weight=slots_per_day is None)
+    expected = _profile(step, valid & (span == 1), slots_per_day, day_groups)
+    floor = 0.01 * expected.mean(axis=1, keepdims=True)  # no slot weighs nothing
+    weight = expected + np.where(floor > 0, floor, 1.0)
+    _stuck(
+        step,
+        span,
+        valid,
+        flags,
+        stuck_slots,
+        expected,
+        per_weight=slots_per_day is None,
+        max_open=slots_per_day or 96,
+    )
 
     # 6. Spread each step over the slots since the previous reading, by the profile's weight.
     cum = np.cumsum(weight, axis=1)
@@ -233,9 +244,9 @@ def _profile(
     slots_per_day: int | None,
     day_groups: np.ndarray | None,
 ) -> np.ndarray:
-    """Expected use of each slot: a point's mean single-slot step at that time of day in
-    that day's regime (1 everywhere without ``slots_per_day``), plus 1 % of its mean so that
-    no slot weighs nothing; shape (points, slots)."""
+    """Expected use of each slot: a point's median single-slot step at that time of day over
+    the days of that day's regime (1 everywhere without ``slots_per_day``); shape (points,
+    slots). The median ignores the few days a fault changes."""
     p, n = step.shape
     if not slots_per_day:
         return np.ones((p, n))
@@ -243,17 +254,15 @@ def _profile(
     groups = np.zeros(days, dtype=np.int64) if day_groups is None else np.asarray(day_groups)
     if groups.shape != (days,):
         raise ValueError(f"day_groups: must have one value per day ({days}), got {groups.shape}")
-    _, g = np.unique(groups, return_inverse=True)
-    cells = (g.max(initial=0) + 1) * slots_per_day
-    key = (g * slots_per_day)[np.arange(n) // slots_per_day] + np.arange(n) % slots_per_day
-    flat = (np.arange(p)[:, None] * cells + key[None, :]).ravel()
-    ok = single & ~np.isnan(step)
-    sums = np.bincount(flat, np.where(ok, np.maximum(step, 0.0), 0.0).ravel(), p * cells)
-    count = np.bincount(flat, ok.ravel(), p * cells)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nan_to_num((sums / count).reshape(p, cells))
-    floor = 0.01 * mean.mean(axis=1, keepdims=True)
-    return (mean + np.where(floor > 0, floor, 1.0))[:, key]
+    by_day = np.full((p, days * slots_per_day), np.nan)
+    with np.errstate(invalid="ignore"):
+        by_day[:, :n] = np.where(single, np.maximum(step, 0.0), np.nan)
+    by_day = by_day.reshape(p, days, slots_per_day)
+    out = np.empty((p, days, slots_per_day))
+    for g in np.unique(groups):
+        members = groups == g
+        out[:, members] = nanmedian(by_day[:, members], axis=1)[:, None, :]
+    return np.nan_to_num(out).reshape(p, -1)[:, :n]
 
 
 def _stuck(
@@ -265,11 +274,16 @@ def _stuck(
     weight: np.ndarray,
     *,
     per_weight: bool,
+    max_open: int,
 ) -> None:
     """Find stuck runs; turn their zero steps into gaps covered by the catch-up step.
 
-    The use a run missed is ``weight`` summed over it: the mean profile's use, or with
-    ``per_weight`` (a flat weight) the run's length times the usual step."""
+    The use a run missed is ``weight`` summed over it: the median profile's use, or with
+    ``per_weight`` (a flat weight) the run's length times the usual step. A run still going
+    at the end of the grid, for at most ``max_open`` slots (a day: longer, a season or a
+    shutdown may have ended the use), is stuck when the profile says it missed four usual
+    steps (without a profile nothing says use was expected); its use is unknown (NaN) until
+    the register catches up."""
     p, n = step.shape
     zero = valid & (step == 0) & (span == 1)
     usual = _usual_step(step, valid & (span == 1))
@@ -277,9 +291,15 @@ def _stuck(
     cum = np.cumsum(weight, axis=1)
     row, col, end = runs(zero)
     length = end - col
-    keep = (length >= min_run) & (end <= n - 1)  # a catch-up reading follows
+    keep = length >= min_run
     for r_, c, ln in zip(row[keep], col[keep], length[keep], strict=True):
         j = c + ln  # the catch-up reading
+        if j == n:  # still stuck at the end: the use it misses is not known yet
+            missed = rate[r_] * (cum[r_, -1] - (cum[r_, c - 1] if c else 0.0))
+            if not per_weight and missed >= 4 * usual[r_] and ln <= max_open:
+                valid[r_, c:] = False
+                flags[r_, c:] |= F.STUCK
+            continue
         if not valid[r_, j] or span[r_, j] != 1 or np.isnan(usual[r_]) or usual[r_] <= 0:
             continue
         # The catch-up step beyond the slot's own use must make up for what the run missed,

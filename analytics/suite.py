@@ -177,17 +177,30 @@ def analyze(
         worked = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
         vacation = calendar.school_vacation(days)
         kinds = np.asarray(layout.building_kind)[bld]
+        # Judged on measured use only: a gap's or a stuck run's spread estimate is no evidence.
+        measured = np.where(use_flags & (F.INTERPOLATED | F.STUCK), np.nan, use)
+        step_size = np.asarray(layout.resolution, float) * np.asarray(layout.multiplier, float)
         for role, rule, unit in (*OFF_HOURS, NIGHT_FLOW):
             for kind in np.unique(kinds):  # schools: term and vacation apart
+                if rule == "hvac_out_of_hours" and kind == "hospital":
+                    continue  # wards are conditioned around the clock: no out of hours
                 rows = np.flatnonzero((roles == role) & (kinds == kind))
                 if not len(rows):
                     continue
                 groups = worked.astype(int) + (2 * vacation if kind == "school" else 0)
                 found = waste.off_hours_excess(
-                    use[row_of[rows]], hours, day_types, rule=rule, unit=unit, groups=groups
+                    measured[row_of[rows]],
+                    hours,
+                    day_types,
+                    rule=rule,
+                    unit=unit,
+                    groups=groups,
+                    # Any flow at night is a leak, however small beside the day's use.
+                    min_share_of_work=0.0 if rule == NIGHT_FLOW[1] else 0.05,
+                    min_excess=2 * step_size[rows],
                 )
                 add(found, rows)
-        add(*_setpoints(inst, use, row_of, roles, bld, hours))
+        add(*_setpoints(inst, measured, row_of, roles, bld, hours))
         add(*_imbalance(use, row_of, roles, bld, slots_per_day))
 
     if "anomaly" in tiers:

@@ -101,6 +101,8 @@ def off_hours_excess(
     min_slots: int = 8,
     n_sigmas: float = 5.0,
     min_share: float = 0.1,
+    min_share_of_work: float = 0.05,
+    min_excess: np.ndarray | float = 0.0,
     groups: np.ndarray | None = None,
 ) -> list[Finding]:
     """Runs of off-hours use above the point's usual off-hours profile.
@@ -119,9 +121,16 @@ def off_hours_excess(
     min_slots : int
         Shortest run to report (8 × 15 min = 2 h).
     n_sigmas : float
-        Excess threshold in robust standard deviations of the off-hours residual.
+        Excess threshold in robust standard deviations of the off-hours residual, taken
+        both in the point's unit and relative to its profile (whichever is larger).
     min_share : float
         Excess threshold as a share of the point's typical off-hours use (noise-free meters).
+    min_share_of_work : float
+        Excess threshold as a share of the point's typical working-hours use: a load that is
+        off out of hours (HVAC) is not "on" for a trickle of 5 % of its daytime use.
+    min_excess : float or array_like, shape (points,)
+        Smallest excess per slot, in the unit of ``use``: below two register steps (the
+        register's resolution × its multiplier) an excess is the register's rounding.
     groups : array_like of int, shape (slots,), optional
         Day regimes with their own profile, e.g. workday / off-day, and for schools term /
         vacation (:func:`analytics.calendar.school_vacation`); default workday / off-day.
@@ -140,15 +149,24 @@ def off_hours_excess(
     off = ~work
     scale = 1.4826 * nanmedian(np.abs(np.where(off, resid, np.nan)), axis=1)
     level = nanmedian(np.where(off, usual, np.nan), axis=1)
+    working = nanmedian(np.where(work, usual, np.nan), axis=1)
     threshold = np.maximum(n_sigmas * scale, min_share * np.abs(level))
+    threshold = np.maximum(threshold, np.nan_to_num(min_share_of_work * np.abs(working)))
+    threshold = np.maximum(threshold, np.broadcast_to(np.asarray(min_excess, float), level.shape))
     threshold = np.maximum(threshold, 1e-9)[:, None]
+    # Meter noise grows with the load (a few per cent of it): the busy evening hours get a
+    # threshold in proportion, from the residuals' robust spread relative to the profile.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(off & (usual > 0), np.abs(resid) / usual, np.nan)
+    rel_scale = np.nan_to_num(1.4826 * nanmedian(relative, axis=1))[:, None]
+    threshold = np.maximum(threshold, n_sigmas * rel_scale * np.nan_to_num(np.abs(usual)))
     with np.errstate(invalid="ignore"):
         high = off[None, :] & (resid > threshold)
     findings = []
     for row, a, b in _runs(high, min_slots):
         excess = resid[row, a:b]
         waste = float(np.nansum(np.clip(excess, 0, None)))
-        score = float(np.nanmedian(excess) / threshold[row, 0])
+        score = float(np.nanmedian(excess / threshold[row, a:b]))
         findings.append(
             Finding(
                 row,
@@ -162,7 +180,7 @@ def off_hours_excess(
                 {
                     "usual_per_slot": float(np.nanmean(usual[row, a:b])),
                     "observed_per_slot": float(np.nanmean(u[row, a:b])),
-                    "threshold_per_slot": float(threshold[row, 0]),
+                    "threshold_per_slot": float(np.mean(threshold[row, a:b])),
                 },
             )
         )
@@ -189,7 +207,8 @@ def setpoint_violations(
     temperature: a free-floating zone sits above it, warmed by its internal gains), or it is
     a hot day (outdoor mean over the last 24 h above 22 °C and above 24 °C now). A zone is
     *overheated* when the heating runs in the heating season (24 h outdoor mean below 12 °C)
-    and the zone is above 20 °C + margin. The setpoint belongs to the building's plant, so
+    while it is cold outside (below 16 °C: a mild afternoon warms a zone by itself) and the
+    zone is above 20 °C + margin. The setpoint belongs to the building's plant, so
     its zones' violations make one finding per building and run.
 
     Parameters
@@ -261,7 +280,9 @@ def setpoint_violations(
                 )
                 zone_bad = running & cooled & (t < COOLING_MIN_C - margin_c)
             else:
-                zone_bad = running & (d < 12.0) & (t > HEATING_MAX_C + margin_c)
+                zone_bad = (
+                    running & (d < 12.0) & (o < HEATING_MAX_C - 4.0) & (t > HEATING_MAX_C + margin_c)
+                )
         bad = np.zeros((nb, n), dtype=bool)
         np.logical_or.at(bad, zb, zone_bad)
         for row, a, b in _runs(bad, min_slots):

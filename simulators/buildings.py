@@ -305,6 +305,14 @@ class Simulator:
                 replaced=frozenset(self.replaced),
                 hvac_runs=bool(hvac_on[i].any()),
             ):
+                if f.kind in faultlib.METER_DATA and any(
+                    g.point == f.point
+                    and g.kind in faultlib.METER_DATA
+                    and g.start_us < f.end_us
+                    and f.start_us < g.end_us
+                    for g in self.active + new
+                ):
+                    continue  # the meter is already misbehaving
                 new.append(f)
                 if f.kind == "meter_replacement":
                     self.replaced.add(f.point)

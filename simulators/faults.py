@@ -51,6 +51,11 @@ DEFAULT_RATES: dict[str, float] = {
 
 #: Kinds that only exist when readings travel over MQTT.
 MQTT_ONLY = frozenset({"duplicate_publish", "malformed_payload"})
+#: Kinds that change what a meter reports rather than what the building uses. A meter has
+#: one at a time: a reset while the register is frozen would only show when it thaws.
+METER_DATA = frozenset(
+    {"stuck_register", "dead_meter", "spike", "meter_reset", "meter_replacement", "clock_skew"}
+)
 #: Kinds that waste energy or water (their label carries the expected waste).
 WASTEFUL = frozenset(
     {"after_hours_lighting", "hvac_out_of_hours", "overcooling", "overheating", "night_water_leak"}
@@ -94,8 +99,13 @@ def _pick_point(b: Building, target: str, rng: np.random.Generator) -> str:
         return b.point(f"zone{int(rng.integers(1, b.zones + 1))}").key
     if target in ("meter", "any", "elec"):
         meters = [p for p in b.points if p.cumulative]
-        if target == "elec":  # always consuming: a stuck register shows
-            meters = [p for p in meters if p.energy_code and p.energy_code.startswith("01")]
+        if target == "elec":  # always consuming (HVAC stands still out of hours and would
+            # hide a stuck register): a stuck register shows
+            meters = [
+                p
+                for p in meters
+                if p.energy_code and p.energy_code.startswith("01") and p.role != "01B"
+            ]
         return meters[int(rng.integers(len(meters)))].key
     return b.point(target).key
 
