@@ -280,9 +280,8 @@ def setpoint_violations(
                 )
                 zone_bad = running & cooled & (t < COOLING_MIN_C - margin_c)
             else:
-                zone_bad = (
-                    running & (d < 12.0) & (o < HEATING_MAX_C - 4.0) & (t > HEATING_MAX_C + margin_c)
-                )
+                cold = (d < 12.0) & (o < HEATING_MAX_C - 4.0)
+                zone_bad = running & cold & (t > HEATING_MAX_C + margin_c)
         bad = np.zeros((nb, n), dtype=bool)
         np.logical_or.at(bad, zb, zone_bad)
         for row, a, b in _runs(bad, min_slots):

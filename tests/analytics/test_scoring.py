@@ -24,20 +24,17 @@ def test_matching_counts_each_fault_once() -> None:
 
 
 @pytest.mark.slow
-def test_detectors_on_a_simulated_winter_month() -> None:
-    """A regression floor, not yet the acceptance (F1 ≥ 0.95 for every kind on an unseen
-    seed): the kinds listed here are found exactly, the others close."""
-    result = evaluate(seed=101, buildings=14, days=28, start=dt.date(2026, 1, 5))
-    s = result.scores
-    for kind in (
-        "dead_meter",
-        "clock_skew",
-        "meter_replacement",
-        "night_water_leak",
-        "overheating",
-    ):
-        assert s[kind].f1 == 1.0, s[kind]
-    for kind in ("after_hours_lighting", "hvac_out_of_hours", "spike", "stuck_register"):
-        assert s[kind].f1 >= 0.85, s[kind]
+@pytest.mark.parametrize("start", [dt.date(2026, 1, 5), dt.date(2026, 7, 1)], ids=str)
+def test_detectors_on_a_simulated_month(start: dt.date) -> None:
+    """The acceptance on a development seed, winter and summer: F1 ≥ 0.95 for every kind,
+    waste within 20 % for the after-hours and HVAC faults (the setpoint waste is a rule of
+    thumb: within 50 %)."""
+    s = evaluate(seed=101, buildings=14, days=28, start=start).scores
+    assert s, "no labels"
+    for sc in s.values():
+        assert sc.f1 >= 0.95, sc
     for kind in ("after_hours_lighting", "hvac_out_of_hours", "night_water_leak"):
         assert s[kind].waste_error <= 0.2, s[kind]
+    for kind in ("overcooling", "overheating"):
+        if kind in s:
+            assert s[kind].waste_error <= 0.5, s[kind]
