@@ -268,7 +268,9 @@ def setpoint_violations(
             on = h > np.maximum(idle, 1e-9)
             # Ventilation alone: the plant's low use while it runs; well above it, the
             # compressor works.
-            fans = np.nanpercentile(np.where(on, h, np.nan), 10, axis=1)[:, None]
+            with warnings.catch_warnings():  # a plant that never runs has no fan level
+                warnings.simplefilter("ignore", RuntimeWarning)
+                fans = np.nanpercentile(np.where(on, h, np.nan), 10, axis=1)[:, None]
             compressor = (on & (h > compressor_ratio * fans))[zb]
             running = on[zb]
             o, d = out[zb], daily[zb]
