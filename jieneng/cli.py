@@ -135,9 +135,91 @@ def ingest() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    collector.run()
+    analyzer = None
+    if s.analyze_every_s:  # the analysis job beside the collector, in a process of its own
+        from jieneng.analyze import Background
+
+        analyzer = Background(s)
+        analyzer.start()
+    try:
+        collector.run()
+    finally:
+        if analyzer is not None:
+            analyzer.stop()
     if collector.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def analyze(
+    once: Annotated[
+        bool, typer.Option("--once", help="one round, then exit (the default)")
+    ] = False,
+    every: Annotated[
+        float | None, typer.Option(help="a round every SECONDS until Ctrl-C / SIGTERM")
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(help="days in each window (default JIENENG_ANALYZE_DAYS)")
+    ] = None,
+    building: Annotated[
+        list[str] | None, typer.Option(help="only this building code (repeatable)")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="end of the window, ISO 8601 (default now; a date is its local midnight,"
+            " no offset means JIENENG_SERVICE_TZ)"
+        ),
+    ] = None,
+) -> None:
+    """Analyse the stored readings and keep the anomalies table (findings) up to date."""
+    import datetime as dt
+    import threading
+    from zoneinfo import ZoneInfo
+
+    from jieneng import analyze as job
+
+    s = load_settings()
+    logs.setup(s.log_format)
+    if once and every is not None:
+        console.print("[red]参数错误 bad option[/]: --once and --every exclude each other")
+        raise typer.Exit(2)
+    if days is not None and not 2 <= days <= 400:
+        console.print(f"[red]参数错误 bad option[/]: --days: must be 2..400, got {days}")
+        raise typer.Exit(2)
+    end = None
+    if until is not None:
+        try:
+            end = dt.datetime.fromisoformat(until)
+        except ValueError as exc:
+            console.print(f"[red]参数错误 bad option[/]: --until: {exc}")
+            raise typer.Exit(2) from None
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=ZoneInfo(s.service_tz))
+    options = {"until": end, "days": days, "building_codes": building or None}
+
+    def show(report: job.Report) -> None:
+        Console(width=max(100, Console().width)).print(job.summary_table(report))
+
+    if every is None:
+        report = job.run_once(s, **options)  # type: ignore[arg-type]
+        show(report)
+        if report.unknown_buildings:
+            unknown = ", ".join(report.unknown_buildings)
+            console.print(f"[red]参数错误 bad option[/]: --building: no building {unknown}")
+            raise typer.Exit(2)
+        if report.failed_batches:
+            raise typer.Exit(1)
+        return
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        logging.getLogger(__name__).info("signal %s: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    job.serve(s, every_s=every, stop=stop, on_report=show, **options)
 
 
 def _fault_rates(text: str | None) -> dict[str, float] | None:

@@ -115,6 +115,38 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_interval_s: float = Field(10.0, gt=0, description="period of the counters log line")
 
+    # --- analysis job (jieneng analyze) ----------------------------------------------------
+    analyze_every_s: float | None = Field(
+        None,
+        ge=60,
+        description="`jieneng ingest` runs the analysis job in a child process this often"
+        " (seconds); unset: not in the service (run `jieneng analyze --every` beside it)",
+    )
+    analyze_days: int = Field(
+        42,
+        ge=2,
+        le=400,
+        description="days of history in each analysis window (baseline residuals need 35)",
+    )
+    analyze_grace_s: float = Field(
+        86400.0,
+        gt=0,
+        description="runs of one rule on one point closer than this are one finding; an open"
+        " finding closes once the analysis is this far past its end",
+    )
+    analyze_late_days: int = Field(
+        90, ge=0, description="days before the window in which late readings are analysed again"
+    )
+    analyze_batch_buildings: int = Field(
+        25, ge=1, le=10000, description="buildings analysed together (bounds the memory)"
+    )
+    analyze_factors_file: Path | None = Field(
+        None, description="standard coal, CO2 and price factors (default analytics/data)"
+    )
+    analyze_electricity_method: Literal["equivalent", "equal_value"] = Field(
+        "equivalent", description="kgce of electricity: 当量值 (equivalent) or 等价值"
+    )
+
     @field_validator("service_tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -38,7 +38,8 @@ Fields (* = required)
     (导则 classification ``^0[1-9][A-Z0-9]*$``: 01, 01A, 01B1, 02 …), cumulative (true/false,
     1/0, yes/no, 是/否; default by quantity), multiplier (> 0, default 1), rollover_value
     (in ``unit``, stored converted to the canonical unit), parent (another point's key,
-    anywhere in the file or in the database; no cycles).
+    anywhere in the file or in the database; no cycles), location (indoor|outdoor or
+    室内/室外, for thermometers; empty: told from the key or name by the analysis).
     meter_replacements: point* (a point key), replaced_at* (ISO 8601; without an offset it
     is local time of the point's building, else Asia/Shanghai), old_final_value,
     new_initial_value (register values in the point's canonical unit), new_multiplier, note.
@@ -187,6 +188,10 @@ _climate_zone = _choice(
 )
 _gb51161_class = _choice({"A": "A", "a": "A", "B": "B", "b": "B"}, "A, B (GB/T 51161 class)")
 _kind = _choice({"meter": "meter", "sensor": "sensor"}, "meter, sensor")
+_location = _choice(
+    {"indoor": "indoor", "outdoor": "outdoor", "室内": "indoor", "室外": "outdoor"},
+    "indoor, outdoor (or 室内, 室外)",
+)
 
 _REGION_CODE = re.compile(r"[0-9]{6}")
 _BUILDING_CODE = re.compile(r"[0-9]{6}[A-H][0-9]{3}")
@@ -310,6 +315,7 @@ _FIELDS: dict[str, dict[str, _Field]] = {
         "multiplier": _Field(_positive),
         "rollover_value": _Field(_positive),
         "parent": _Field(_key),
+        "location": _Field(_location),
     },
     "meter_replacements": {
         "point": _Field(_key, True),
@@ -780,6 +786,7 @@ _SQL = {
                 "cumulative",
                 "multiplier",
                 "rollover_value",
+                "location",
             ),
             "auto_registered": "false",
         },

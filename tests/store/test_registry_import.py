@@ -476,7 +476,8 @@ def test_csv_header_errors(db: Database, tmp_path: Path) -> None:
         run(db, path)
     assert str(caught.value).splitlines() == [
         "points.csv line 1, field 'unitt': unknown column for points (expected key, building,"
-        " name, kind, unit, energy_code, cumulative, multiplier, rollover_value, parent)",
+        " name, kind, unit, energy_code, cumulative, multiplier, rollover_value, parent,"
+        " location)",
         "points.csv line 1, field 'unit': required column for points is missing",
     ]
     with pytest.raises(RegistryError, match=r"data\.csv line 1: cannot tell which table"):
