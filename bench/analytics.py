@@ -1,0 +1,783 @@
+"""Analytics benchmark: :func:`analytics.suite.analyze` over a simulated portfolio, against a
+per-meter pandas loop doing the same work, in the same run.
+
+The input is a simulated portfolio of about ``--points`` points (whole buildings: main meter,
+its power, 分项 sub-meters, water, heat or gas, zone and outdoor thermometers) over ``--days``
+days of 15-minute slots from ``--start``, through :mod:`analytics.grid` as
+``simulators/evaluate.py`` does it (register and instantaneous grids, register flags, recorded
+meter replacements). Generating it takes about half a minute for a year of 1,000 points, so the
+grids are cached in the temp directory, keyed by the parameters and the simulator's source.
+
+- ``point_slots_per_s``: points × slots / wall time of one ``analyze`` call over the whole
+  grid (median over rounds).
+- ``pandas_point_slots_per_s``: the same checks and detectors written the way a data scientist
+  would, one meter at a time with pandas (:func:`pandas_suite`), on the first
+  ``--pandas-buildings`` buildings (every kind of row, ~45 points), per point-slot;
+  ``speedup_vs_pandas``: the ratio of the two rates, taken within each round (median).
+- ``peak_mem_ratio``: peak memory that ``analyze`` allocates on top of its inputs (tracemalloc,
+  which sees numpy's buffers; a separate, untimed call) over the bytes of *one* float64
+  [points × slots] grid. ``analyze`` takes two such grids (registers and instantaneous, each
+  NaN on the other's rows) and a uint16 flag grid; the ratio to both grids is half the figure.
+  ``peak_rss_ratio``: the same from the process's resident high-water mark (reset through
+  ``/proc/self/clear_refs`` before the first timed call), a cross-check that counts what the
+  allocator keeps too.
+
+The pandas loop follows the rules of analytics/ as of commit 9333c22 (same flags, spreading,
+thresholds); on that commit its use per slot and its findings on its buildings are the same as
+``analyze``'s, which the table shows (a rule changed since shows as a difference there).
+
+Targets (issue): ≥20,000,000 point-slots/s, ≥50× pandas, ≤3× the input at 1,000 points × 1
+year. The machine's speed drifts by tens of percent over minutes, so each of ``--rounds``
+rounds times ``analyze`` and then the pandas loop; ratios are taken within a round. BLAS runs
+one thread on both sides (``OPENBLAS_NUM_THREADS`` etc., unless set).
+
+Needs the ``bench`` extra (``pip install -e ".[bench]"``: pandas). Run
+``python bench/analytics.py --quick`` (200 points × 90 days, well under a minute);
+``--profile 25`` adds a cProfile listing and the peak memory of each analytics function. The
+last line is key=value figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import functools
+import gc
+import hashlib
+import inspect
+import io
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+# One BLAS thread for both sides (the pandas loop's lstsq would take both cores, and spinning
+# BLAS threads make its time swing by a factor of 3 when anything else runs on the machine).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from analytics import calendar, suite  # noqa: E402
+from analytics import flags as F  # noqa: E402
+from analytics.consumption import Replacement  # noqa: E402
+from analytics.grid import mean_to_grid, registers_to_grid  # noqa: E402
+from simulators.buildings import Simulator  # noqa: E402
+from simulators.evaluate import layout as layout_of  # noqa: E402
+from simulators.portfolio import make_portfolio  # noqa: E402
+
+STEP_S = 900
+SLOTS_PER_DAY = 86_400 // STEP_S
+#: Sources whose change invalidates cached grids, and the version of the cache's layout.
+SOURCES = ("simulators/buildings.py", "simulators/faults.py", "simulators/portfolio.py")
+SOURCES += ("analytics/grid.py",)
+CACHE_VERSION = 1
+
+
+# --- input ----------------------------------------------------------------------------------
+@dataclass
+class Inputs:
+    registers: np.ndarray
+    instant: np.ndarray
+    register_flags: np.ndarray
+    layout: suite.Layout
+    replacements: list[Replacement]
+    start_us: int
+    buildings: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.registers.shape
+
+
+def buildings_for(points: int, seed: int) -> int:
+    """Fewest buildings of the seeded portfolio with at least ``points`` points."""
+    n = max(1, points // 12)
+    while len(make_portfolio(n, seed=seed).points) < points:
+        n += 1
+    return n
+
+
+def _simulate(buildings: int, days: int, start: dt.date, seed: int) -> dict[str, np.ndarray]:
+    portfolio = make_portfolio(buildings, seed=seed)
+    sim = Simulator(portfolio, seed=seed)
+    idx, t, v, events = [], [], [], []
+    for k in range(days):
+        day = sim.day(start + dt.timedelta(days=k))
+        a, b, c = day.readings()
+        idx.append(a)
+        t.append(b)
+        v.append(c)
+        events += day.replacements
+    start_us = sim.day_start_us(start)
+    n_slots = days * sim.slots
+    grid_kw = {"n_points": len(sim.points), "start_us": start_us, "step_s": STEP_S}
+    reading = (np.concatenate(idx), np.concatenate(t), np.concatenate(v))
+    del idx, t, v
+    reg, reg_flags = registers_to_grid(*reading, **grid_kw, n_slots=n_slots)
+    inst, _ = mean_to_grid(*reading, **grid_kw, n_slots=n_slots)
+    del reading
+    cumulative = np.array([p.cumulative for p in sim.points])
+    reg[~cumulative] = np.nan
+    inst[cumulative] = np.nan
+    # Replacements as evaluate.py records them: meter index among the meter rows, first slot.
+    meter_row = {m: r for r, m in enumerate(np.flatnonzero(cumulative))}
+    ends = start_us + np.arange(1, n_slots + 1, dtype=np.int64) * sim.step_us
+    rep = np.array(
+        [
+            (
+                meter_row[sim.index[str(e["point"])]],
+                np.searchsorted(
+                    ends, dt.datetime.fromisoformat(str(e["replaced_at"])).timestamp() * 1e6
+                ),
+                float(e["old_final_value"]),
+                float(e["new_initial_value"]),
+                float(e["new_multiplier"]),
+            )
+            for e in events
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 5)
+    return {
+        "registers": reg,
+        "instant": inst,
+        "register_flags": reg_flags,
+        "replacements": rep,
+        "start_us": np.array(start_us),
+    }
+
+
+def load_inputs(buildings: int, days: int, start: dt.date, seed: int) -> Inputs:
+    """Simulated grids, from the cache in the temp directory when they are there."""
+    digest = hashlib.sha1(str(CACHE_VERSION).encode())
+    for name in SOURCES:
+        digest.update((ROOT / name).read_bytes())
+    stem = f"b{buildings}_d{days}_{start.isoformat()}_s{seed}"
+    cache = Path(tempfile.gettempdir()) / "jieneng_bench_analytics" / f"{stem}_{digest.hexdigest()}"
+    if not (cache / "done").exists():
+        for stale in cache.parent.glob(f"{stem}_*"):  # the same grids from older sources
+            shutil.rmtree(stale, ignore_errors=True)
+        say(f"simulating {buildings} buildings × {days} days (cached in {cache}) …")
+        t0 = time.perf_counter()
+        arrays = _simulate(buildings, days, start, seed)
+        cache.mkdir(parents=True, exist_ok=True)
+        for name, a in arrays.items():
+            np.save(cache / f"{name}.npy", a)
+        (cache / "done").touch()
+        say(f"  simulated and gridded in {time.perf_counter() - t0:.1f} s")
+        del arrays
+    names = ("registers", "instant", "register_flags", "replacements", "start_us")
+    a = {name: np.load(cache / f"{name}.npy") for name in names}
+    portfolio = make_portfolio(buildings, seed=seed)
+    reps = [
+        Replacement(int(p), int(s), float(o), float(i), float(m))
+        for p, s, o, i, m in a["replacements"]
+    ]
+    return Inputs(
+        a["registers"],
+        a["instant"],
+        a["register_flags"],
+        layout_of(portfolio, portfolio.points),
+        reps,
+        int(a["start_us"]),
+        buildings,
+    )
+
+
+def run_suite(x: Inputs) -> suite.Analysis:
+    return suite.analyze(
+        x.registers,
+        x.instant,
+        x.layout,
+        start_us=x.start_us,
+        step_s=STEP_S,
+        register_flags=x.register_flags,
+        replacements=x.replacements,
+    )
+
+
+# --- the pandas way -------------------------------------------------------------------------
+# What a data scientist would write for the same checks: one pandas Series per meter with a
+# local-time DatetimeIndex, groupby/rolling/resample, np.linalg.lstsq per meter. Same rules
+# and thresholds as analytics/, not tuned for speed nor made slow on purpose.
+
+
+def pd_runs(mask: pd.Series, min_len: int) -> list[tuple[int, int]]:
+    """(start, end) positions of the runs of True at least ``min_len`` long."""
+    run_id = mask.ne(mask.shift()).cumsum()
+    pos = pd.Series(np.arange(len(mask)), index=mask.index)
+    spans = pos[mask].groupby(run_id[mask]).agg(["min", "max"])
+    spans = spans[spans["max"] - spans["min"] + 1 >= min_len]
+    return list(zip(spans["min"].tolist(), (spans["max"] + 1).tolist(), strict=True))
+
+
+def pd_consumption(
+    reg: pd.Series,
+    reg_flags: pd.Series,
+    mult: float,
+    roll: float,
+    res: float,
+    events: list[Replacement],
+    regime: pd.Series,
+    stuck_slots: int = 8,
+) -> tuple[pd.Series, pd.Series]:
+    """Use per slot and flags of one meter from its register readings; ``regime`` is each
+    slot's day regime (workday + 2 × school vacation)."""
+    step_td = pd.Timedelta(seconds=STEP_S)
+    flags = pd.Series(0, index=reg.index, dtype=np.uint16)
+    flags[reg.isna()] |= F.GAP
+    flags |= reg_flags & F.CLOCK_SKEW
+    tol = max(2 * res, 1e-9)
+    rep_times = reg.index[[e.slot for e in events]]
+    r = reg.dropna()
+    # 1. Spikes: a reading whose removal makes its neighbours consistent again.
+    before, after = r.shift(1), r.shift(-1)
+    steps = r.diff()
+    single = r.index.to_series().diff() == step_td
+    usual = steps[single & (steps > 0)].median()
+    excursion = np.maximum(r - after, before - r)
+    replaced = pd.Series(r.index.isin(rep_times), index=r.index)
+    spike = (
+        (after - before >= -tol)
+        & (excursion > tol)
+        & (excursion > 10 * (0.0 if np.isnan(usual) else usual))
+        & ~replaced
+        & ~replaced.shift(-1, fill_value=False)
+    )
+    flags[spike[spike].index] |= F.SPIKE
+    r = r[~spike]
+    # 2. Steps between consecutive readings.
+    before = r.shift(1)
+    step = r.diff()
+    span = (r.index.to_series().diff() / step_td).fillna(0)
+    # 3. Recorded replacements.
+    mult_t = pd.Series(mult, index=reg.index)
+    handled = pd.Series(False, index=r.index)
+    for ev in sorted(events, key=lambda e: e.slot):
+        later = r.index[r.index >= reg.index[ev.slot]]
+        if not len(later):
+            continue
+        t = later[0]
+        old = mult_t[t - step_td] if t > reg.index[0] else mult
+        prior = before[t]
+        used_old = 0.0 if np.isnan(prior) else max(ev.old_final - prior, 0.0) * old
+        used_new = max(r[t] - ev.new_initial, 0.0) * ev.new_multiplier
+        step[t] = (used_old + used_new) / ev.new_multiplier
+        mult_t[t:] = ev.new_multiplier
+        handled[t] = True
+        flags[t] |= F.REPLACEMENT
+    # 4. Backward steps: rollover, jitter or reset.
+    backward = (step < 0) & ~handled
+    wraps = backward & np.isfinite(roll) & (before >= 0.5 * roll) & (r < 0.5 * roll)
+    jitter = backward & ~wraps & (step >= -tol)
+    reset = backward & ~wraps & ~jitter
+    step[wraps] += roll
+    step[jitter] = 0.0
+    step[reset] = r[reset]
+    flags[wraps[wraps].index] |= F.ROLLOVER
+    flags[jitter[jitter].index] |= F.NEGATIVE
+    flags[reset[reset].index] |= F.RESET
+    # 5. The meter's mean use by day regime and time of day weighs how a gap's or a stuck
+    #    run's use is spread (1 % of the mean added so that no slot weighs nothing).
+    single = span == 1
+    ones = step[single].clip(lower=0)
+    tod = (ones.index.hour * 3600 + ones.index.minute * 60) // STEP_S
+    profile = ones.groupby([regime[ones.index].to_numpy(), tod]).mean()
+    all_tod = (reg.index.hour * 3600 + reg.index.minute * 60) // STEP_S
+    cells = pd.MultiIndex.from_product([np.unique(regime), range(SLOTS_PER_DAY)])
+    floor = 0.01 * profile.reindex(cells).fillna(0.0).mean()
+    weight = profile.reindex(pd.MultiIndex.from_arrays([regime.to_numpy(), all_tod]))
+    weight = pd.Series(weight.fillna(0.0).to_numpy(), index=reg.index)
+    weight += floor if floor > 0 else 1.0
+    cum = weight.cumsum()
+    # Stuck registers: a long run of zero steps, then a catch-up jump.
+    zero = (step == 0) & single
+    usual = step[single & (step > 0)].median()
+    frozen = pd.Series(False, index=r.index)
+    if usual > 0:
+        for a, b in pd_runs(zero, stuck_slots):
+            if b >= len(r) or span.iloc[b] != 1:
+                continue
+            # The jump beyond its own slot's use makes up for what the run missed, and the
+            # run missed something (standing still while nothing flows is not stuck).
+            excess = step.iloc[b] - weight[r.index[b]]
+            missed = weight[r.index[a] : r.index[b - 1]].sum()
+            if missed >= 2 * usual and excess >= max(2 * usual, 0.5 * missed):
+                frozen.iloc[a:b] = True
+                span.iloc[b] = b - a + 1
+                flags[r.index[a] : r.index[b]] |= F.STUCK
+    r, step, span = r[~frozen], step[~frozen], span[~frozen]
+    # 6. Spread each step over the slots since the previous reading, by the weights.
+    at = cum[r.index]
+    share = (step / (at - at.shift(1))).where(span > 0)
+    filled = share.reindex(reg.index, method="bfill") * weight  # a gap: the next reading's
+    gap = ~reg.index.isin(r.index)
+    flags[gap & filled.notna()] |= F.INTERPOLATED
+    flags[span[span > 1].index] |= F.INTERPOLATED
+    return filled * mult_t, flags
+
+
+def pd_off_hours(
+    use: pd.Series, cal: pd.DataFrame, groups: pd.Series, rule: str, n_sigmas: float = 5.0
+) -> list[tuple]:
+    df = pd.DataFrame({"use": use, "tod": cal["tod"], "group": groups, "off": cal["off"]})
+    usual = df.groupby(["group", "tod"])["use"].transform("median")
+    resid = df["use"] - usual
+    scale = 1.4826 * resid[df["off"]].abs().median()
+    level = usual[df["off"]].median()
+    threshold = np.maximum(np.maximum(n_sigmas * scale, 0.1 * abs(level)), 1e-9)
+    high = df["off"] & (resid > threshold)
+    out = []
+    for a, b in pd_runs(high, 8):
+        excess = resid.iloc[a:b]
+        out.append((rule, a, b, float(excess.clip(lower=0).sum())))
+    return out
+
+
+def pd_setpoints(
+    zones: list[pd.Series], cooling: pd.Series, heating: pd.Series, outdoor: pd.Series
+) -> list[tuple]:
+    """One building: its zones against 26 °C with the cooling plant running, against 20 °C
+    with the heating plant running; one finding per building and run."""
+    daily = outdoor.fillna(15.0).rolling(SLOTS_PER_DAY, min_periods=1).mean()
+    out = []
+    for rule, use, limit in (("overcooling", cooling, 26.0), ("overheating", heating, 20.0)):
+        on = use > max(use.median() * 0.5, 1e-9)
+        compressor = on & (use > 1.25 * use[on].quantile(0.1))
+        bad_zones = []
+        for zone in zones:
+            if rule == "overcooling":
+                cooled = (
+                    (outdoor >= zone)
+                    | (compressor & (outdoor >= zone - 2.0))
+                    | ((daily > 22.0) & (outdoor > 24.0))
+                )
+                bad_zones.append(on & cooled & (zone < 25.0))
+            else:
+                bad_zones.append(on & (daily < 12.0) & (zone > 21.0))
+        bad = pd.concat(bad_zones, axis=1).any(axis=1)
+        temps = pd.concat([z.where(b) for z, b in zip(zones, bad_zones, strict=True)], axis=1)
+        for a, b in pd_runs(bad, 8):
+            kelvin = (temps.iloc[a:b].mean(axis=1) - limit).abs().fillna(0.0)
+            out.append((rule, a, b, float((use.iloc[a:b] * (0.08 * kelvin).clip(upper=0.8)).sum())))
+    return out
+
+
+def pd_imbalance(main: pd.Series, subs: list[pd.Series]) -> list[tuple]:
+    sub = pd.concat(subs, axis=1).sum(axis=1, min_count=len(subs))
+    md = main.resample("D").sum(min_count=SLOTS_PER_DAY)
+    sd = sub.resample("D").sum(min_count=SLOTS_PER_DAY)
+    share = ((md - sd) / md).where(md > 0)
+    expected = share.median()
+    off = (share - expected).abs() > 0.05
+    out = []
+    for a, b in pd_runs(off, 1):
+        gap = md.iloc[a:b] - sd.iloc[a:b] - expected * md.iloc[a:b]
+        out.append(("submeter_imbalance", a * SLOTS_PER_DAY, b * SLOTS_PER_DAY, gap.abs().sum()))
+    return out
+
+
+def pd_spikes(power: pd.Series) -> pd.Series:
+    """Hampel identifier (rolling median ± 5 robust sigmas), kept where the value also
+    stands apart from both neighbours while they agree."""
+    filled = power.ffill().bfill().fillna(0.0)
+    med = filled.rolling(7, center=True, min_periods=1).median()
+    step = filled.diff().abs()
+    step.iloc[0] = step.iloc[1:].median()
+    noise = 1.4826 / np.sqrt(2) * step.rolling(7, center=True, min_periods=1).median()
+    scale = np.maximum(noise, 0.05 * med.abs())
+    hampel = power.notna() & ((power - med).abs() > 5.0 * scale)
+    after = power.bfill().ffill().fillna(0.0)
+    prev, nxt = filled.shift(1), after.shift(-1)
+    prev.iloc[0], nxt.iloc[-1] = after.iloc[2], filled.iloc[-3]
+    return hampel & ((power - (prev + nxt) / 2).abs() > 3.0 * (nxt - prev).abs())
+
+
+def pd_basis(temp: pd.Series) -> pd.DataFrame:
+    k = (-1.1, 7.2, 12.8, 18.3, 23.9, 32.2)
+    cols = {"t0": temp.clip(upper=k[0])}
+    for i in range(1, len(k)):
+        cols[f"t{i}"] = (temp - k[i - 1]).clip(0.0, k[i] - k[i - 1])
+    cols[f"t{len(k)}"] = (temp - k[-1]).clip(lower=0.0)
+    return pd.DataFrame(cols)
+
+
+def pd_towt(use: pd.Series, outdoor: pd.Series, tow: pd.Series) -> list[tuple]:
+    """TOWT fitted on all but the last week of hourly use, the last week judged."""
+    y = use.resample("h").sum(min_count=SLOTS_PER_DAY // 24)
+    temp = outdoor.resample("h").mean()
+    fit = len(y) - suite.TOWT_JUDGE_DAYS * 24
+    if fit < suite.TOWT_MIN_FIT_DAYS * 24:
+        return []
+    med = y.iloc[:fit].groupby(tow.iloc[:fit]).median()
+    occupied = tow.map(med > med.min() + (med.max() - med.min()) / 2).fillna(False).astype(bool)
+    basis = pd_basis(temp.fillna(0.0))
+    x = pd.concat(
+        [
+            pd.get_dummies(tow, prefix="tow", dtype=float),
+            basis.mul(~occupied, axis=0).add_suffix("_unocc"),
+            basis.mul(occupied, axis=0).add_suffix("_occ"),
+        ],
+        axis=1,
+    )
+    temp_cols = [c for c in x.columns if not c.startswith("tow")]
+    xf, yf = x.iloc[:fit], y.iloc[:fit]
+    keep = yf.notna() & temp.iloc[:fit].notna()
+    for robust in (True, False):
+        coef = np.linalg.lstsq(xf[keep].to_numpy(), yf[keep].to_numpy(), rcond=None)[0]
+        beta = pd.Series(coef, index=x.columns)
+        if not robust:
+            break
+        rest = (yf - xf[temp_cols] @ beta[temp_cols])[keep]
+        far = rest - rest.groupby(tow.iloc[:fit][keep]).transform("median")
+        spread = 1.4826 * far.abs().median()
+        keep &= ~(far.abs() > 4 * max(spread, 1e-12)).reindex(keep.index, fill_value=False)
+    resid = (yf - xf @ beta)[keep]
+    sigma = 1.4826 * (resid - resid.median()).abs().median()
+    expected = x.iloc[fit:] @ beta
+    judged = y.iloc[fit:] - expected
+    threshold = max(5.0 * sigma, 0.1 * expected.abs().mean(), 1e-12)
+    return [
+        ("baseline_residual", (fit + a) * 4, (fit + b) * 4, float(judged.iloc[a:b].sum()))
+        for a, b in pd_runs(judged > threshold, 3)
+    ]
+
+
+def pd_level_shifts(daily: pd.Series, regimes: pd.Series, window: int = 7) -> list[tuple]:
+    out = []
+    for _, x in daily.groupby(regimes):
+        if len(x) < 2 * window + 1:
+            continue
+        spread = 1.4826 * x.diff().abs().median() / np.sqrt(2)
+        med = x.rolling(window, min_periods=1).median()
+        before = med.shift(1).iloc[window : len(x) - window + 1]
+        after = med.shift(-(window - 1)).iloc[window : len(x) - window + 1]
+        jump = after - before
+        floor = np.maximum(0.1 * before.abs() / 6.0, 1e-12)
+        score = jump.abs() / np.maximum(spread, floor)
+        big = (score > 6.0) & (jump.abs() > 0.1 * before.abs())
+        for a, b in pd_runs(big, 1):
+            day = big.index[(a + b - 1) // 2]
+            k = daily.index.get_loc(day)
+            out.append(("level_shift", k * SLOTS_PER_DAY, (k + 1) * SLOTS_PER_DAY, jump[day]))
+    return out
+
+
+def pandas_suite(x: Inputs, buildings: int) -> tuple[list[tuple], dict[int, pd.Series]]:
+    """The checks and detectors of ``analyze`` on the first ``buildings`` buildings, meter by
+    meter in pandas: findings as (row, rule, start slot, end slot, waste), and the use per
+    slot of each meter row."""
+    lay = x.layout
+    role = list(lay.role)
+    bld = np.asarray(lay.building)
+    rows = np.flatnonzero(bld < buildings)
+    n = x.shape[1]
+    # Calendar columns, once.
+    local = pd.Timestamp(x.start_us, unit="us") + pd.Timedelta(hours=8)
+    index = pd.date_range(local, periods=n, freq=f"{STEP_S}s")
+    days = pd.date_range(local, periods=n // SLOTS_PER_DAY, freq="D")
+    day_type = pd.Series(calendar.day_types(days.values), index=days)
+    vacation = pd.Series(calendar.school_vacation(days.values), index=days)
+    worked = day_type.isin([calendar.WORKDAY, calendar.ADJUSTED_WORKDAY])
+    cal = pd.DataFrame(index=index)
+    cal["worked"] = worked.reindex(index.normalize()).to_numpy()
+    cal["vacation"] = vacation.reindex(index.normalize()).to_numpy()
+    cal["tod"] = index.hour * 4 + index.minute // 15
+    cal["off"] = ~(cal["worked"] & (index.hour >= 8) & (index.hour < 18))
+    hours = pd.date_range(local, periods=n // 4, freq="h")
+    weekday = pd.Series(hours.day_of_week, index=hours)
+    types = day_type.reindex(hours.normalize()).to_numpy()
+    weekday[types == calendar.HOLIDAY] = 6
+    weekday[types == calendar.ADJUSTED_WORKDAY] = 0
+    tow = weekday * 24 + hours.hour
+
+    regime = (cal["worked"].astype(int) + 2 * cal["vacation"]).rename("regime")
+    meters = np.flatnonzero(np.isin(role, list(suite.METER_ROLES)))
+    meter_index = {int(m): k for k, m in enumerate(meters)}
+    use: dict[int, pd.Series] = {}
+    for r in rows:
+        if r not in meter_index:
+            continue
+        events = [e for e in x.replacements if e.point == meter_index[r]]
+        use[r], _ = pd_consumption(
+            pd.Series(x.registers[r], index=index),
+            pd.Series(x.register_flags[r], index=index),
+            float(lay.multiplier[r]),
+            float(lay.rollover[r]),
+            float(lay.resolution[r]),
+            events,
+            regime,
+        )
+    series = {r: pd.Series(x.instant[r], index=index) for r in rows if r not in meter_index}
+    found: list[tuple] = []
+    rules = {"01A": "after_hours", "01B": "hvac_out_of_hours", "water": "night_flow"}
+    for b in range(buildings):
+        mine = [int(r) for r in rows if bld[r] == b]
+        first = {}
+        for r in mine:
+            first.setdefault(role[r], r)
+        school = lay.building_kind[b] == "school"
+        groups = cal["worked"].astype(int) + (2 * cal["vacation"] if school else 0)
+        for r in mine:
+            if role[r] in rules:
+                found += [(r, *f) for f in pd_off_hours(use[r], cal, groups, rules[role[r]])]
+        if "01B" in first and "outdoor" in first:
+            heating = first.get("heat", first["01B"])
+            zones = [series[r] for r in mine if role[r] == "indoor"]
+            for f in pd_setpoints(zones, use[first["01B"]], use[heating], series[first["outdoor"]]):
+                found.append((first["01B"] if f[0] == "overcooling" else heating, *f))
+        subs = [use[r] for r in mine if role[r] in ("01A", "01B", "01C", "01D")]
+        if "main" in first and subs:
+            found += [(first["main"], *f) for f in pd_imbalance(use[first["main"]], subs)]
+        for r in mine:
+            if role[r] == "power":
+                pd_spikes(series[r])
+        if "main" in first and "outdoor" in first:
+            found += [
+                (first["main"], *f)
+                for f in pd_towt(use[first["main"]], series[first["outdoor"]], tow)
+            ]
+        regimes = worked.astype(int) + (2 * vacation if school else 0)
+        for r in mine:
+            if role[r] in ("main", "water"):
+                daily = use[r].resample("D").sum(min_count=SLOTS_PER_DAY)
+                found += [(r, *f) for f in pd_level_shifts(daily, regimes)]
+    # Baseline residuals that a waste rule of the same building explains are dropped.
+    explaining = [(bld[f[0]], f[2], f[3]) for f in found if f[1] in suite.EXPLAINING]
+    kept = [
+        f
+        for f in found
+        if f[1] != "baseline_residual"
+        or not any(b == bld[f[0]] and a < f[3] and f[2] < e for b, a, e in explaining)
+    ]
+    return kept, use
+
+
+# --- measurement ----------------------------------------------------------------------------
+def rss_peak_extra(fn) -> tuple[object, float | None]:
+    """Run ``fn``; the rise of the resident high-water mark above the RSS before it (bytes),
+    or None where ``/proc/self/clear_refs`` cannot reset the mark."""
+
+    def status(field: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+        raise KeyError(field)
+
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        base = status("VmRSS:")
+    except OSError:
+        return fn(), None
+    out = fn()
+    return out, float(status("VmHWM:") - base)
+
+
+def traced_peak_extra(fn) -> tuple[object, float]:
+    """Run ``fn`` under tracemalloc; the peak of what it allocated (bytes)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        out = fn()
+        return out, float(tracemalloc.get_traced_memory()[1] - base)
+    finally:
+        tracemalloc.stop()
+
+
+def timed(fn) -> tuple[object, float]:
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def profile(x: Inputs, top: int) -> None:
+    """cProfile of one ``analyze`` call, then each analytics function's peak allocation."""
+    prof = cProfile.Profile()
+    prof.enable()
+    run_suite(x)
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(top)
+    say(buf.getvalue())
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("cumulative").print_stats(top)
+    say(buf.getvalue())
+
+    # Peak memory per function: wrap every function of the analytics modules (and the names
+    # suite imported from them) with a tracker that nests (tracemalloc has one peak counter).
+    peaks: dict[str, float] = {}
+    stack: list[list[float]] = []
+
+    def tracked(name: str, f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            cur, peak = tracemalloc.get_traced_memory()
+            if stack:
+                stack[-1][1] = max(stack[-1][1], peak)
+            stack.append([cur, cur])
+            tracemalloc.reset_peak()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                base, top_ = stack.pop()
+                top_ = max(top_, tracemalloc.get_traced_memory()[1])
+                peaks[name] = max(peaks.get(name, 0.0), top_ - base)
+                if stack:
+                    stack[-1][1] = max(stack[-1][1], top_)
+
+        return wrapper
+
+    modules = [m for k, m in sorted(sys.modules.items()) if k.startswith("analytics.")]
+    originals: list[tuple[object, str, object]] = []
+    wrapped: dict[int, object] = {}
+    for mod in modules:
+        for name, f in list(vars(mod).items()):
+            if not inspect.isfunction(f) or not f.__module__.startswith("analytics"):
+                continue
+            qual = f"{f.__module__.removeprefix('analytics.')}.{f.__name__}"
+            if id(f) not in wrapped:
+                wrapped[id(f)] = tracked(qual, f)
+            originals.append((mod, name, f))
+            setattr(mod, name, wrapped[id(f)])
+    gc.collect()
+    tracemalloc.start()
+    try:
+        run_suite(x)
+    finally:
+        tracemalloc.stop()
+        for mod, name, f in originals:
+            setattr(mod, name, f)
+    grid = x.registers.nbytes
+    say("peak allocation of each analytics function above what it started with (MB; × one")
+    say(f"{grid / 1e6:.0f} MB grid), its callees included:")
+    for name, b in sorted(peaks.items(), key=lambda kv: -kv[1])[:top]:
+        say(f"  {name:40s} {b / 1e6:9.1f}  {b / grid:5.2f}×")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="200 points × 90 days, 2 rounds")
+    ap.add_argument("--points", type=int, help="about this many points (default 1000)")
+    ap.add_argument("--days", type=int, help="days of 15-minute slots (default 365)")
+    ap.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2025, 1, 1))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rounds", type=int, help="timed rounds (default 3, 2 with --quick)")
+    ap.add_argument(
+        "--pandas-buildings", type=int, default=4, help="first buildings the pandas loop does"
+    )
+    ap.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="then profile analyze (top N lines)"
+    )
+    args = ap.parse_args()
+    points = args.points or (200 if args.quick else 1000)
+    days = args.days or (90 if args.quick else 365)
+    rounds = args.rounds or (2 if args.quick else 3)
+    buildings = buildings_for(points, args.seed)
+    x = load_inputs(buildings, days, args.start, args.seed)
+    p, n = x.shape
+    sub_rows = int(np.count_nonzero(np.asarray(x.layout.building) < args.pandas_buildings))
+    say(f"{p} points ({buildings} buildings) × {n} slots; pandas on {sub_rows} points")
+
+    rates, pd_rates, ratios = [], [], []
+    rss = None
+    for r in range(rounds):
+        if r == 0:
+            (result, elapsed), rss = rss_peak_extra(lambda: timed(lambda: run_suite(x)))
+        else:
+            result, elapsed = timed(lambda: run_suite(x))
+        rates.append(p * n / elapsed)
+        (found_pd, use_pd), pd_elapsed = timed(lambda: pandas_suite(x, args.pandas_buildings))
+        pd_rates.append(sub_rows * n / pd_elapsed)
+        ratios.append(rates[-1] / pd_rates[-1])
+        say(
+            f"round {r + 1}: analyze {elapsed:.2f} s ({rates[-1]:,.0f} point-slots/s); pandas"
+            f" {pd_elapsed:.2f} s ({pd_rates[-1]:,.0f} point-slots/s); ×{ratios[-1]:.1f}"
+        )
+        if r < rounds - 1:
+            del result
+    # The same work? Findings per rule on the pandas buildings, both ways.
+    mine = [f for f in result.findings if x.layout.building[f.point] < args.pandas_buildings]
+    counts_np = Counter(f.rule for f in mine)
+    counts_pd = Counter(f[1] for f in found_pd)
+    same = len({(f.point, f.rule, f.start, f.end) for f in mine} & {f[:4] for f in found_pd})
+    n_findings = len(result.findings)
+    # … and the same consumption: meter-slots where both agree (within 1e-6 relative).
+    rows_np = {int(m): k for k, m in enumerate(result.meters)}
+    a = np.stack([result.use[rows_np[r]] for r in use_pd])
+    b = np.stack([u.to_numpy() for u in use_pd.values()])
+    agree = float(np.mean(np.isclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True)))
+    del result
+    _, traced = traced_peak_extra(lambda: run_suite(x))
+    grid = x.registers.nbytes  # one float64 [points × slots] grid
+
+    rows = [
+        ("points × slots", f"{p:,} × {n:,}", ""),
+        ("analyze, point-slots/s (median)", f"{median(rates):,.0f}", "≥ 20,000,000"),
+        ("pandas loop, point-slots/s", f"{median(pd_rates):,.0f}", f"{sub_rows} points"),
+        ("speedup vs pandas (median of rounds)", f"{median(ratios):.1f}", "≥ 50"),
+        ("one input grid (float64)", f"{grid / 1e6:,.0f} MB", ""),
+        ("peak extra, tracemalloc", f"{traced / 1e6:,.0f} MB = {traced / grid:.2f}×", "≤ 3×"),
+        ("  … over both float64 grids", f"{traced / (2 * grid):.2f}×", ""),
+        (
+            "peak extra, RSS high-water",
+            "n/a" if rss is None else f"{rss / 1e6:,.0f} MB = {rss / grid:.2f}×",
+            "",
+        ),
+        ("use per slot, pandas = numpy", f"{agree:.2%} of meter-slots", ""),
+        ("findings (all points)", f"{n_findings:,}", ""),
+        (
+            "findings on the pandas buildings",
+            f"{len(mine)} numpy, {len(found_pd)} pandas",
+            f"{same} identical (row, rule, slots)",
+        ),
+    ]
+    for rule in sorted(set(counts_np) | set(counts_pd)):
+        rows.append(
+            (
+                f"  {rule} (pandas buildings)",
+                f"{counts_np[rule]} numpy",
+                f"{counts_pd[rule]} pandas",
+            )
+        )
+    width = max(len(r[0]) for r in rows)
+    for name, value, note in rows:
+        say(f"{name:<{width}}  {value:>28}  {note}")
+    if args.profile:
+        profile(x, args.profile)
+    figures = {
+        "points": p,
+        "slots": n,
+        "rounds": rounds,
+        "analyze_s": round(p * n / median(rates), 2),
+        "point_slots_per_s": round(median(rates)),
+        "pandas_points": sub_rows,
+        "pandas_point_slots_per_s": round(median(pd_rates)),
+        "speedup_vs_pandas": round(median(ratios), 1),
+        "peak_mem_ratio": round(traced / grid, 2),
+        "peak_rss_ratio": "nan" if rss is None else round(rss / grid, 2),
+        "mem_method": "tracemalloc_over_one_float64_grid",
+    }
+    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
