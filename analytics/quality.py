@@ -85,17 +85,17 @@ def hampel(
         return ~np.isnan(v) & (np.abs(v - med) > n_sigmas * scale)
 
 
-def isolated(values: np.ndarray, *, ratio: float = 3.0) -> np.ndarray:
-    """Values that stand apart from both neighbours while the neighbours agree: the
-    distance to their mean is more than ``ratio`` times their difference. A bad reading
-    stands alone; a step or a two-slot dip (a schedule changing) does not.
+def isolated(values: np.ndarray, *, ratio: float = 1.0) -> np.ndarray:
+    """Values that stand apart from both neighbours: beyond the range of the two by more
+    than ``ratio`` times their difference. A bad reading stands alone, even next to a step;
+    a step or a two-slot dip (a schedule changing) does not.
 
     Parameters
     ----------
     values : array_like, shape (points, slots)
         NaN where missing (the neighbours are then the nearest values on each side).
     ratio : float
-        How much farther from the neighbours' mean than they are from each other.
+        How much farther beyond the neighbours than they are from each other.
     """
     v = np.asarray(values, dtype=np.float64)
     before = _filled(v)
@@ -107,7 +107,8 @@ def isolated(values: np.ndarray, *, ratio: float = 3.0) -> np.ndarray:
     prev[:, 0] = after[:, 2] if v.shape[1] > 2 else after[:, -1]
     nxt[:, -1] = before[:, -3] if v.shape[1] > 2 else before[:, 0]
     with np.errstate(invalid="ignore"):
-        return ~np.isnan(v) & (np.abs(v - (prev + nxt) / 2) > ratio * np.abs(nxt - prev))
+        outside = np.maximum(v - np.maximum(prev, nxt), np.minimum(prev, nxt) - v)
+        return ~np.isnan(v) & (outside > ratio * np.abs(nxt - prev))
 
 
 def impossible(values: np.ndarray, low: np.ndarray | float, high: np.ndarray | float) -> np.ndarray:

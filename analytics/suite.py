@@ -30,6 +30,8 @@ NIGHT_FLOW = ("water", "night_flow", "m3")
 #: TOWT residuals judge the last days of the window against a model of the days before.
 TOWT_JUDGE_DAYS = 7
 TOWT_MIN_FIT_DAYS = 28
+#: Days a plant's TOWT baseline needs, besides those of its setpoint findings.
+SETPOINT_MIN_FIT_DAYS = 14
 #: Rules that explain a baseline residual at the same time in the same building.
 EXPLAINING = frozenset({"after_hours", "hvac_out_of_hours", "overcooling", "overheating"})
 
@@ -200,7 +202,9 @@ def analyze(
                     min_excess=2 * step_size[rows],
                 )
                 add(found, rows)
-        add(*_setpoints(inst, measured, row_of, roles, bld, hours))
+        found, rows = _setpoints(inst, measured, row_of, roles, bld, hours)
+        _setpoint_waste(found, use, inst, row_of, roles, bld, hours, days, day_types, step_s)
+        add(found, rows)
         add(*_imbalance(use, row_of, roles, bld, slots_per_day))
 
     if "anomaly" in tiers:
@@ -299,6 +303,72 @@ def _imbalance(
     return found, np.array([mains[b] for b in keys], dtype=np.int64)
 
 
+def _hourly(use: np.ndarray, inst: np.ndarray, per_hour: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly sums of ``use`` and hourly means of ``inst`` (rows as given), whole hours."""
+    hours_n = use.shape[1] // per_hour
+    cut = hours_n * per_hour
+    return (
+        use[:, :cut].reshape(len(use), hours_n, per_hour).sum(axis=2),
+        inst[:, :cut].reshape(len(inst), hours_n, per_hour).mean(axis=2),
+    )
+
+
+def _setpoint_waste(
+    found: list[waste.Finding],
+    use: np.ndarray,
+    inst: np.ndarray,
+    row_of: np.ndarray,
+    roles: np.ndarray,
+    bld: np.ndarray,
+    hours: np.ndarray,
+    days: np.ndarray,
+    day_types: np.ndarray,
+    step_s: int,
+) -> None:
+    """Waste of setpoint findings against the plant's own baseline, where the window allows.
+
+    A setpoint changes the plant's use over its whole operating day, not only in the slots
+    whose zones break the rule: the waste is the plant's use over the local days a finding
+    touches minus what an hourly TOWT model of the plant (fitted on the other days, outdoor
+    temperature of its building) predicts for them, as an M&V avoided-energy calculation
+    would. With fewer than :data:`SETPOINT_MIN_FIT_DAYS` other days the rule-of-thumb
+    estimate of :func:`analytics.waste.setpoint_violations` stays. A day is charged once.
+    """
+    if not found:
+        return
+    per_hour = max(1, 3600 // step_s)
+    per_day = 86_400 // step_s
+    n_days = use.shape[1] // per_day
+    outdoor_of = _first_of(roles, bld, "outdoor")
+    plants = sorted({f.point for f in found})
+    bad_days = {p: set() for p in plants}
+    for f in found:
+        bad_days[f.point].update(range(f.start // per_day, min(n_days, -(-f.end // per_day))))
+    if n_days - max(len(d) for d in bad_days.values()) < SETPOINT_MIN_FIT_DAYS:
+        return
+    hourly, temp = _hourly(
+        use[row_of[plants]], inst[[outdoor_of[int(bld[p])] for p in plants]], per_hour
+    )
+    hours_n = hourly.shape[1]
+    tow = baseline.time_of_week(
+        hours[::per_hour][:hours_n], days[::per_hour][:hours_n], day_types[::per_hour][:hours_n]
+    )
+    fit = hourly.copy()
+    for k, p in enumerate(plants):
+        for d in bad_days[p]:
+            fit[k, d * 24 : (d + 1) * 24] = np.nan
+    model = baseline.fit_towt(fit, temp, tow, robust_passes=0)
+    excess = hourly - model.predict(temp, tow)
+    charged: dict[int, set[int]] = {p: set() for p in plants}
+    for f in sorted(found, key=lambda f: f.start):
+        k = plants.index(f.point)
+        touched = set(range(f.start // per_day, min(n_days, -(-f.end // per_day))))
+        new = sorted(touched - charged[f.point])
+        charged[f.point].update(new)
+        f.waste = float(max(0.0, sum(np.nansum(excess[k, d * 24 : (d + 1) * 24]) for d in new)))
+        f.evidence["waste_method"] = "towt_baseline"
+
+
 def _towt(
     use: np.ndarray,
     inst: np.ndarray,
@@ -320,10 +390,9 @@ def _towt(
     judge = TOWT_JUDGE_DAYS * 24
     if not len(mains) or hours_n - judge < TOWT_MIN_FIT_DAYS * 24:
         return [], mains
-    cut = hours_n * per_hour
-    hourly = use[row_of[mains], :cut].reshape(len(mains), hours_n, per_hour).sum(axis=2)
-    temp = inst[[outdoor_of[int(bld[m])] for m in mains], :cut]
-    temp = temp.reshape(len(mains), hours_n, per_hour).mean(axis=2)
+    hourly, temp = _hourly(
+        use[row_of[mains]], inst[[outdoor_of[int(bld[m])] for m in mains]], per_hour
+    )
     tow = baseline.time_of_week(
         hours[::per_hour][:hours_n], days[::per_hour][:hours_n], day_types[::per_hour][:hours_n]
     )

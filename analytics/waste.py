@@ -75,19 +75,46 @@ def working_mask(
     return worked & (hours >= working_hours[0]) & (hours < working_hours[1])
 
 
-def profile(values: np.ndarray, slot_of_day: np.ndarray, group: np.ndarray) -> np.ndarray:
+def profile(
+    values: np.ndarray,
+    slot_of_day: np.ndarray,
+    group: np.ndarray,
+    *,
+    fallback: np.ndarray | None = None,
+    min_days: int = 4,
+) -> np.ndarray:
     """Median of each point per (group, slot of day), broadcast back onto the grid.
 
     ``group`` labels each slot (e.g. 0 workday, 1 off-day); the median over the days of the
-    window resists the few days a fault touches.
+    window resists the few days a fault touches, as long as there are a few: a group with
+    fewer than ``min_days`` days takes the median over the days of its ``fallback`` label
+    instead (e.g. a school's two term weekends before the vacation: all its weekends).
     """
-    p, n = values.shape
-    out = np.full((p, n), np.nan)
-    for g in np.unique(group):
-        for s in np.unique(slot_of_day):
-            cols = np.flatnonzero((group == g) & (slot_of_day == s))
-            out[:, cols] = nanmedian(values[:, cols], axis=1)[:, None]
-    return out
+    v = np.asarray(values, dtype=np.float64)
+    p, n = v.shape
+    sod = np.asarray(slot_of_day)
+    per_day = int(sod.max(initial=0)) + 1
+    days = -(-n // per_day)
+    if not np.array_equal(sod, np.arange(n) % per_day):  # not whole days from midnight
+        out = np.full((p, n), np.nan)
+        for g in np.unique(group):
+            for s in np.unique(sod):
+                cols = np.flatnonzero((group == g) & (sod == s))
+                out[:, cols] = nanmedian(v[:, cols], axis=1)[:, None]
+        return out
+    by_day = np.full((p, days * per_day), np.nan)
+    by_day[:, :n] = v
+    by_day = by_day.reshape(p, days, per_day)
+    day_group = np.asarray(group)[::per_day]
+    day_fallback = day_group if fallback is None else np.asarray(fallback)[::per_day]
+    out = np.empty((p, days, per_day))
+    for g in np.unique(day_group):
+        members = day_group == g
+        pool = members
+        if members.sum() < min_days and fallback is not None:
+            pool = day_fallback == day_fallback[members][0]
+        out[:, members] = nanmedian(by_day[:, pool], axis=1)[:, None, :]
+    return out.reshape(p, -1)[:, :n]
 
 
 def off_hours_excess(
@@ -133,7 +160,9 @@ def off_hours_excess(
         register's resolution × its multiplier) an excess is the register's rounding.
     groups : array_like of int, shape (slots,), optional
         Day regimes with their own profile, e.g. workday / off-day, and for schools term /
-        vacation (:func:`analytics.calendar.school_vacation`); default workday / off-day.
+        vacation (:func:`analytics.calendar.school_vacation`); default workday / off-day. A
+        regime of off-days with fewer than four days in the window takes the profile of all
+        off-days.
 
     Returns
     -------
@@ -144,7 +173,12 @@ def off_hours_excess(
     work = working_mask(hours, day_types, working_hours)
     worked_day = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
     slot_of_day = np.unique(hours, return_inverse=True)[1]
-    usual = profile(u, slot_of_day, worked_day.astype(int) if groups is None else groups)
+    regimes = worked_day.astype(int) if groups is None else np.asarray(groups)
+    # A short regime of off-days borrows all off-days: an empty building is empty in term
+    # and in vacation alike (working days are not pooled: term and vacation differ).
+    usual = profile(
+        u, slot_of_day, regimes, fallback=np.where(worked_day, regimes - regimes.min() + 1, 0)
+    )
     resid = u - usual
     off = ~work
     scale = 1.4826 * nanmedian(np.abs(np.where(off, resid, np.nan)), axis=1)
