@@ -335,6 +335,8 @@ def analyze_window(
         p = points[f.point]
         waste_ = _number(f.waste)
         evidence = dict(f.evidence)
+        if "zones" in evidence:  # grid rows of the zones that broke a setpoint → their keys
+            evidence["zones"] = [points[int(z)].key for z in evidence["zones"]]
         unit = f.waste_unit
         impact: Mapping[str, float | np.ndarray] = {}
         c = carrier(f.point, f.rule)
