@@ -43,6 +43,10 @@ class DemoOptions:
     duration_s: float | None = None  # stop by itself after this long (tests, CI)
 
 
+#: How often the demo's collector runs the analysis job (seconds).
+ANALYZE_EVERY_S = 900
+
+
 def default_workdir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "jieneng" / "demo"
@@ -165,6 +169,8 @@ class Demo:
                     "JIENENG_CLIENT_ID": "jieneng-demo-ingest",
                     "JIENENG_LOG_FORMAT": "text",
                     "JIENENG_LOG_INTERVAL_S": "60",
+                    # The collector runs the analysis job beside it: findings in v_anomalies.
+                    "JIENENG_ANALYZE_EVERY_S": str(ANALYZE_EVERY_S),
                 }
             )
             env.pop("JIENENG_SHARE_GROUP", None)
@@ -238,10 +244,20 @@ class Demo:
                 f"{count} buildings ({', '.join(sorted({b.format for b in portfolio.buildings}))})"
                 f"\nregistry {o.workdir / 'registry.yaml'}, labels {o.workdir / 'labels.jsonl'}",
             )
+            table.add_row(
+                "分析 analysis",
+                f"every {ANALYZE_EVERY_S // 60} min in the collector's child process"
+                " (jieneng analyze) → v_anomalies",
+            )
             say(table)
             say(
                 f'试试 try: psql "{database_url}" -c "SELECT * FROM v_rollup_1h ORDER BY bucket'
                 ' DESC LIMIT 10"'
+            )
+            say(
+                f'发现 findings: psql "{database_url}" -c "SELECT building_code, rule, status,'
+                ' started_at, round(waste::numeric, 1) AS waste, waste_unit, round(cny::numeric)'
+                ' AS cny FROM v_anomalies ORDER BY started_at DESC LIMIT 20"'
             )
             say("按 Ctrl-C 停止 press Ctrl-C to stop")
             deadline = None if o.duration_s is None else time.monotonic() + o.duration_s
