@@ -22,9 +22,16 @@ grids are cached in the temp directory, keyed by the parameters and the simulato
   ``/proc/self/clear_refs`` before the first timed call), a cross-check that counts what the
   allocator keeps too.
 
-The pandas loop follows the rules of analytics/ as of commit 9333c22 (same flags, spreading,
-thresholds); on that commit its use per slot and its findings on its buildings are the same as
-``analyze``'s, which the table shows (a rule changed since shows as a difference there).
+The pandas loop follows the rules of analytics/ as of commit 93a11cd: consumption with the
+median day-regime profile spreading gaps and stuck runs (stuck by the use the profile
+expected, open runs at the window end), spikes by Hampel and the isolated-reading rule, the
+off-hours rules on measured use with all their thresholds, setpoints per building with their
+waste against the plant's TOWT baseline, TOWT residuals, level shifts, sub-meter imbalance.
+The table checks that it does the same work: use and flags per meter-slot, spikes per power
+slot, and the findings (row, rule, slots; then waste within 1e-6) per rule, both ways on the
+pandas buildings; the findings that differ are listed above the table, and
+``pandas_same_findings`` on the last line counts the identical ones (a rule changed in
+analytics/ but not here shows there).
 
 Targets (issue): ≥20,000,000 point-slots/s, ≥50× pandas, ≤3× the input at 1,000 points × 1
 year. The machine's speed drifts by tens of percent over minutes, so each of ``--rounds``
@@ -54,7 +61,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -213,6 +219,19 @@ def run_suite(x: Inputs) -> suite.Analysis:
 # local-time DatetimeIndex, groupby/rolling/resample, np.linalg.lstsq per meter. Same rules
 # and thresholds as analytics/, not tuned for speed nor made slow on purpose.
 
+PER_HOUR = 3600 // STEP_S
+
+
+@dataclass
+class PandasResult:
+    """What :func:`pandas_suite` found: findings as (row, rule, start slot, end slot, waste);
+    use and flags per slot of each meter row; spikes of each power row."""
+
+    findings: list[tuple]
+    use: dict[int, pd.Series]
+    flags: dict[int, pd.Series]
+    spikes: dict[int, pd.Series]
+
 
 def pd_runs(mask: pd.Series, min_len: int) -> list[tuple[int, int]]:
     """(start, end) positions of the runs of True at least ``min_len`` long."""
@@ -289,37 +308,43 @@ def pd_consumption(
     flags[wraps[wraps].index] |= F.ROLLOVER
     flags[jitter[jitter].index] |= F.NEGATIVE
     flags[reset[reset].index] |= F.RESET
-    # 5. The meter's mean use by day regime and time of day weighs how a gap's or a stuck
-    #    run's use is spread (1 % of the mean added so that no slot weighs nothing).
+    # 5. The meter's expected use: its median single-slot step by day regime and slot of
+    #    day. It says what a stuck run missed and, plus 1 % of its mean (so that no slot
+    #    weighs nothing), how a gap's or a stuck run's use is spread.
     single = span == 1
+    tod = pd.Series((reg.index.hour * 3600 + reg.index.minute * 60) // STEP_S, index=reg.index)
     ones = step[single].clip(lower=0)
-    tod = (ones.index.hour * 3600 + ones.index.minute * 60) // STEP_S
-    profile = ones.groupby([regime[ones.index].to_numpy(), tod]).mean()
-    all_tod = (reg.index.hour * 3600 + reg.index.minute * 60) // STEP_S
-    cells = pd.MultiIndex.from_product([np.unique(regime), range(SLOTS_PER_DAY)])
-    floor = 0.01 * profile.reindex(cells).fillna(0.0).mean()
-    weight = profile.reindex(pd.MultiIndex.from_arrays([regime.to_numpy(), all_tod]))
-    weight = pd.Series(weight.fillna(0.0).to_numpy(), index=reg.index)
-    weight += floor if floor > 0 else 1.0
-    cum = weight.cumsum()
-    # Stuck registers: a long run of zero steps, then a catch-up jump.
+    by_cell = ones.groupby([regime[ones.index], tod[ones.index]]).median()
+    expected = by_cell.reindex(pd.MultiIndex.from_arrays([regime, tod])).fillna(0.0)
+    expected = pd.Series(expected.to_numpy(), index=reg.index)
+    floor = 0.01 * expected.mean()
+    weight = expected + (floor if floor > 0 else 1.0)
+    # Stuck registers: a long run of zero steps where the profile expected use, then a
+    # catch-up jump; or still standing at the end of the window (for up to a day).
     zero = (step == 0) & single
     usual = step[single & (step > 0)].median()
     frozen = pd.Series(False, index=r.index)
-    if usual > 0:
-        for a, b in pd_runs(zero, stuck_slots):
-            if b >= len(r) or span.iloc[b] != 1:
-                continue
-            # The jump beyond its own slot's use makes up for what the run missed, and the
-            # run missed something (standing still while nothing flows is not stuck).
-            excess = step.iloc[b] - weight[r.index[b]]
-            missed = weight[r.index[a] : r.index[b - 1]].sum()
-            if missed >= 2 * usual and excess >= max(2 * usual, 0.5 * missed):
-                frozen.iloc[a:b] = True
-                span.iloc[b] = b - a + 1
-                flags[r.index[a] : r.index[b]] |= F.STUCK
+    for a, b in pd_runs(zero, stuck_slots):
+        start = r.index[a]
+        if b == len(r):  # the last reading: still stuck if the window ends there
+            missed = expected[start:].sum()
+            if r.index[-1] == reg.index[-1] and b - a <= SLOTS_PER_DAY and missed >= 4 * usual:
+                frozen.iloc[a:] = True  # its use is unknown until the register catches up
+                flags[start:] |= F.STUCK
+            continue
+        if span.iloc[b] != 1 or not usual > 0:
+            continue
+        # The jump beyond its own slot's use makes up for what the run missed, and the
+        # run missed something (standing still while nothing flows is not stuck).
+        excess = step.iloc[b] - expected[r.index[b]]
+        missed = expected[start : r.index[b - 1]].sum()
+        if missed >= 2 * usual and excess >= max(2 * usual, 0.5 * missed):
+            frozen.iloc[a:b] = True
+            span.iloc[b] = b - a + 1
+            flags[start : r.index[b]] |= F.STUCK
     r, step, span = r[~frozen], step[~frozen], span[~frozen]
     # 6. Spread each step over the slots since the previous reading, by the weights.
+    cum = weight.cumsum()
     at = cum[r.index]
     share = (step / (at - at.shift(1))).where(span > 0)
     filled = share.reindex(reg.index, method="bfill") * weight  # a gap: the next reading's
@@ -330,32 +355,63 @@ def pd_consumption(
 
 
 def pd_off_hours(
-    use: pd.Series, cal: pd.DataFrame, groups: pd.Series, rule: str, n_sigmas: float = 5.0
+    use: pd.Series,
+    cal: pd.DataFrame,
+    groups: pd.Series,
+    rule: str,
+    *,
+    min_share_of_work: float,
+    min_excess: float,
+    n_sigmas: float = 5.0,
 ) -> list[tuple]:
+    """Off-hours runs of measured ``use`` above its median profile per day regime."""
     df = pd.DataFrame({"use": use, "tod": cal["tod"], "group": groups, "off": cal["off"]})
     usual = df.groupby(["group", "tod"])["use"].transform("median")
+    # A regime of off-days with fewer than four days borrows the profile of all off-days.
+    days = df.groupby("group").size() / SLOTS_PER_DAY
+    worked = cal["worked"].groupby(groups).first()
+    short = df["group"].isin(days.index[(days < 4) & ~worked])
+    if short.any():
+        all_off = df[~cal["worked"]].groupby("tod")["use"].median()
+        usual[short] = df.loc[short, "tod"].map(all_off)
     resid = df["use"] - usual
-    scale = 1.4826 * resid[df["off"]].abs().median()
-    level = usual[df["off"]].median()
-    threshold = np.maximum(np.maximum(n_sigmas * scale, 0.1 * abs(level)), 1e-9)
-    high = df["off"] & (resid > threshold)
-    out = []
-    for a, b in pd_runs(high, 8):
-        excess = resid.iloc[a:b]
-        out.append((rule, a, b, float(excess.clip(lower=0).sum())))
-    return out
+    off = df["off"]
+    scale = 1.4826 * resid[off].abs().median()
+    level = usual[off].median()
+    working = usual[~off].median()
+    # Thresholds: noise, 10 % of the off-hours level, a share of the working level, two
+    # register steps; NaN (no measured use) flags nothing.
+    threshold = np.maximum.reduce(
+        [
+            n_sigmas * scale,
+            0.1 * abs(level),
+            np.nan_to_num(min_share_of_work * abs(working)),
+            min_excess,
+            1e-9,
+        ]
+    )
+    # … and noise relative to the profile, in proportion to it.
+    relative = (resid.abs() / usual)[off & (usual > 0)]
+    rel_scale = np.nan_to_num(1.4826 * relative.median())
+    threshold = np.maximum(threshold, n_sigmas * rel_scale * usual.abs().fillna(0.0))
+    high = off & (resid > threshold)
+    return [(rule, a, b, float(resid.iloc[a:b].clip(lower=0).sum())) for a, b in pd_runs(high, 8)]
 
 
 def pd_setpoints(
     zones: list[pd.Series], cooling: pd.Series, heating: pd.Series, outdoor: pd.Series
 ) -> list[tuple]:
-    """One building: its zones against 26 °C with the cooling plant running, against 20 °C
-    with the heating plant running; one finding per building and run."""
-    daily = outdoor.fillna(15.0).rolling(SLOTS_PER_DAY, min_periods=1).mean()
+    """One building: its zones against 26 °C with the cooling plant running (and evidence
+    that it cools), against 20 °C with the heating plant running on a cold day; one finding
+    per building and run, its waste by the rule of thumb (8 % of the use per kelvin)."""
+    # Mean of the last 24 h, the first value standing in for the day before the window.
+    padded = np.pad(outdoor.fillna(15.0).to_numpy(), (SLOTS_PER_DAY - 1, 0), mode="edge")
+    daily = pd.Series(padded).rolling(SLOTS_PER_DAY).mean().iloc[SLOTS_PER_DAY - 1 :]
+    daily.index = outdoor.index
     out = []
     for rule, use, limit in (("overcooling", cooling, 26.0), ("overheating", heating, 20.0)):
-        on = use > max(use.median() * 0.5, 1e-9)
-        compressor = on & (use > 1.25 * use[on].quantile(0.1))
+        on = use > np.maximum(use.median() * 0.5, 1e-9)
+        compressor = on & (use > 1.25 * use[on].quantile(0.1))  # well above the fans' level
         bad_zones = []
         for zone in zones:
             if rule == "overcooling":
@@ -366,13 +422,47 @@ def pd_setpoints(
                 )
                 bad_zones.append(on & cooled & (zone < 25.0))
             else:
-                bad_zones.append(on & (daily < 12.0) & (zone > 21.0))
+                bad_zones.append(on & (daily < 12.0) & (outdoor < 16.0) & (zone > 21.0))
         bad = pd.concat(bad_zones, axis=1).any(axis=1)
         temps = pd.concat([z.where(b) for z, b in zip(zones, bad_zones, strict=True)], axis=1)
         for a, b in pd_runs(bad, 8):
             kelvin = (temps.iloc[a:b].mean(axis=1) - limit).abs().fillna(0.0)
             out.append((rule, a, b, float((use.iloc[a:b] * (0.08 * kelvin).clip(upper=0.8)).sum())))
     return out
+
+
+def pd_hourly(use: pd.Series, outdoor: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Hourly use and mean outdoor temperature; an hour with a missing slot is missing."""
+    y = use.resample("h").sum(min_count=PER_HOUR)
+    temp = outdoor.resample("h").sum(min_count=PER_HOUR) / PER_HOUR
+    return y, temp
+
+
+def pd_setpoint_waste(
+    found: list[list], use: pd.Series, outdoor: pd.Series, tow: pd.Series
+) -> None:
+    """Setpoint findings of one plant, ``[row, rule, start, end, waste]``: waste replaced by
+    the plant's use over the days they touch above an hourly TOWT baseline fitted on its
+    other days (where there are enough of them); each day charged once."""
+    n_days = len(use) // SLOTS_PER_DAY
+
+    def touched(f: list) -> set[int]:
+        return set(range(f[2] // SLOTS_PER_DAY, min(n_days, -(-f[3] // SLOTS_PER_DAY))))
+
+    bad = set().union(*(touched(f) for f in found))
+    # Per plant; analyze keeps the rule of thumb for every plant of the window when any one
+    # has too few other days (no difference on the simulated portfolio).
+    if n_days - len(bad) < suite.SETPOINT_MIN_FIT_DAYS:
+        return
+    y, temp = pd_hourly(use, outdoor)
+    day = pd.Series(np.arange(len(y)) // 24, index=y.index)
+    predict, _ = pd_fit_towt(y.where(~day.isin(bad)), temp, tow, robust=False)
+    by_day = (y - predict(temp, tow)).groupby(day).sum()
+    charged: set[int] = set()
+    for f in sorted(found, key=lambda f: f[2]):
+        new = touched(f) - charged
+        charged |= new
+        f[4] = max(0.0, float(by_day[sorted(new)].sum()))
 
 
 def pd_imbalance(main: pd.Series, subs: list[pd.Series]) -> list[tuple]:
@@ -389,20 +479,24 @@ def pd_imbalance(main: pd.Series, subs: list[pd.Series]) -> list[tuple]:
     return out
 
 
-def pd_spikes(power: pd.Series) -> pd.Series:
-    """Hampel identifier (rolling median ± 5 robust sigmas), kept where the value also
-    stands apart from both neighbours while they agree."""
+def pd_spikes(power: pd.Series, half: int = 3) -> pd.Series:
+    """Hampel identifier (rolling median ± 5 robust sigmas, mirrored at the edges), kept
+    where the value is beyond the range of both neighbours by more than their difference."""
     filled = power.ffill().bfill().fillna(0.0)
-    med = filled.rolling(7, center=True, min_periods=1).median()
+    size = 2 * half + 1
+    med = pd.Series(np.pad(filled.to_numpy(), half, mode="reflect"))
+    med = med.rolling(size, center=True).median().to_numpy()[half:-half]
     step = filled.diff().abs()
     step.iloc[0] = step.iloc[1:].median()
-    noise = 1.4826 / np.sqrt(2) * step.rolling(7, center=True, min_periods=1).median()
-    scale = np.maximum(noise, 0.05 * med.abs())
+    noise = pd.Series(np.pad(step.to_numpy(), half, mode="edge"))
+    noise = 1.4826 / np.sqrt(2) * noise.rolling(size, center=True).median().to_numpy()[half:-half]
+    scale = np.maximum(noise, 0.05 * np.abs(med))
     hampel = power.notna() & ((power - med).abs() > 5.0 * scale)
     after = power.bfill().ffill().fillna(0.0)
     prev, nxt = filled.shift(1), after.shift(-1)
     prev.iloc[0], nxt.iloc[-1] = after.iloc[2], filled.iloc[-3]
-    return hampel & ((power - (prev + nxt) / 2).abs() > 3.0 * (nxt - prev).abs())
+    outside = np.maximum(power - np.maximum(prev, nxt), np.minimum(prev, nxt) - power)
+    return hampel & (outside > (nxt - prev).abs())
 
 
 def pd_basis(temp: pd.Series) -> pd.DataFrame:
@@ -414,41 +508,61 @@ def pd_basis(temp: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
+def pd_fit_towt(y: pd.Series, temp: pd.Series, tow: pd.Series, robust: bool):
+    """TOWT by least squares (time-of-week dummies, temperature bands apart for occupied and
+    unoccupied hours; slopes with the same small ridge as analytics.baseline, 1e-6 of the
+    mean within-time-of-week variance of the bands, so a band the fit barely reaches does
+    not extrapolate wildly), optionally refitted without the residuals beyond 4 robust
+    sigmas: a function predicting use from temperature and time of week, and the fit's
+    robust sigma."""
+    med = y.groupby(tow).median()
+    occupied = med > med.min() + (med.max() - med.min()) / 2
+
+    def bands(temp: pd.Series, tow: pd.Series) -> pd.DataFrame:
+        occ = tow.map(occupied).fillna(False).astype(bool).to_numpy()
+        basis = pd_basis(temp)
+        unocc = basis.mul(~occ, axis=0).add_suffix("_unocc")
+        return pd.concat([unocc, basis.mul(occ, axis=0).add_suffix("_occ")], axis=1)
+
+    xt = bands(temp, tow)
+    dummies = pd.get_dummies(tow, dtype=float)
+    x = np.hstack([dummies.to_numpy(), xt.to_numpy()])
+    keep = y.notna() & temp.notna()
+    n_tow, n_bands = dummies.shape[1], xt.shape[1]
+    for again in (robust, False):
+        within = xt[keep] - xt[keep].groupby(tow[keep]).transform("mean")
+        ridge = 1e-6 * max(float((within**2).to_numpy().sum()) / n_bands, 1e-12)
+        penalty = np.hstack([np.zeros((n_bands, n_tow)), np.sqrt(ridge) * np.eye(n_bands)])
+        coef = np.linalg.lstsq(
+            np.vstack([x[keep.to_numpy()], penalty]),
+            np.concatenate([y[keep].to_numpy(), np.zeros(n_bands)]),
+            rcond=None,
+        )[0]
+        tow_coef = pd.Series(coef[:n_tow], index=dummies.columns)
+        tow_coef[~tow_coef.index.isin(tow[keep].unique())] = np.nan  # never seen
+        slopes = pd.Series(coef[n_tow:], index=xt.columns)
+        rest = (y - xt @ slopes)[keep]
+        if not again:
+            break
+        far = rest - rest.groupby(tow[keep]).transform("median")
+        spread = 1.4826 * far.abs().median()
+        keep &= ~(far.abs() > 4 * max(spread, 1e-12)).reindex(keep.index, fill_value=False)
+    resid = rest - tow[keep].map(tow_coef)
+    sigma = 1.4826 * (resid - resid.median()).abs().median()
+    return (lambda temp, tow: bands(temp, tow) @ slopes + tow.map(tow_coef)), sigma
+
+
 def pd_towt(use: pd.Series, outdoor: pd.Series, tow: pd.Series) -> list[tuple]:
     """TOWT fitted on all but the last week of hourly use, the last week judged."""
-    y = use.resample("h").sum(min_count=SLOTS_PER_DAY // 24)
-    temp = outdoor.resample("h").mean()
+    y, temp = pd_hourly(use, outdoor)
     fit = len(y) - suite.TOWT_JUDGE_DAYS * 24
     if fit < suite.TOWT_MIN_FIT_DAYS * 24:
         return []
-    med = y.iloc[:fit].groupby(tow.iloc[:fit]).median()
-    occupied = tow.map(med > med.min() + (med.max() - med.min()) / 2).fillna(False).astype(bool)
-    basis = pd_basis(temp.fillna(0.0))
-    x = pd.concat(
-        [
-            pd.get_dummies(tow, prefix="tow", dtype=float),
-            basis.mul(~occupied, axis=0).add_suffix("_unocc"),
-            basis.mul(occupied, axis=0).add_suffix("_occ"),
-        ],
-        axis=1,
-    )
-    temp_cols = [c for c in x.columns if not c.startswith("tow")]
-    xf, yf = x.iloc[:fit], y.iloc[:fit]
-    keep = yf.notna() & temp.iloc[:fit].notna()
-    for robust in (True, False):
-        coef = np.linalg.lstsq(xf[keep].to_numpy(), yf[keep].to_numpy(), rcond=None)[0]
-        beta = pd.Series(coef, index=x.columns)
-        if not robust:
-            break
-        rest = (yf - xf[temp_cols] @ beta[temp_cols])[keep]
-        far = rest - rest.groupby(tow.iloc[:fit][keep]).transform("median")
-        spread = 1.4826 * far.abs().median()
-        keep &= ~(far.abs() > 4 * max(spread, 1e-12)).reindex(keep.index, fill_value=False)
-    resid = (yf - xf @ beta)[keep]
-    sigma = 1.4826 * (resid - resid.median()).abs().median()
-    expected = x.iloc[fit:] @ beta
+    predict, sigma = pd_fit_towt(y.iloc[:fit], temp.iloc[:fit], tow.iloc[:fit], robust=True)
+    expected = predict(temp.iloc[fit:], tow.iloc[fit:])
     judged = y.iloc[fit:] - expected
-    threshold = max(5.0 * sigma, 0.1 * expected.abs().mean(), 1e-12)
+    threshold = np.maximum(5.0 * sigma, 0.1 * expected.abs().mean())
+    threshold = max(np.inf if np.isnan(threshold) else threshold, 1e-12)
     return [
         ("baseline_residual", (fit + a) * 4, (fit + b) * 4, float(judged.iloc[a:b].sum()))
         for a, b in pd_runs(judged > threshold, 3)
@@ -475,10 +589,9 @@ def pd_level_shifts(daily: pd.Series, regimes: pd.Series, window: int = 7) -> li
     return out
 
 
-def pandas_suite(x: Inputs, buildings: int) -> tuple[list[tuple], dict[int, pd.Series]]:
+def pandas_suite(x: Inputs, buildings: int) -> PandasResult:
     """The checks and detectors of ``analyze`` on the first ``buildings`` buildings, meter by
-    meter in pandas: findings as (row, rule, start slot, end slot, waste), and the use per
-    slot of each meter row."""
+    meter in pandas."""
     lay = x.layout
     role = list(lay.role)
     bld = np.asarray(lay.building)
@@ -496,7 +609,7 @@ def pandas_suite(x: Inputs, buildings: int) -> tuple[list[tuple], dict[int, pd.S
     cal["vacation"] = vacation.reindex(index.normalize()).to_numpy()
     cal["tod"] = index.hour * 4 + index.minute // 15
     cal["off"] = ~(cal["worked"] & (index.hour >= 8) & (index.hour < 18))
-    hours = pd.date_range(local, periods=n // 4, freq="h")
+    hours = pd.date_range(local, periods=n // PER_HOUR, freq="h")
     weekday = pd.Series(hours.day_of_week, index=hours)
     types = day_type.reindex(hours.normalize()).to_numpy()
     weekday[types == calendar.HOLIDAY] = 6
@@ -507,11 +620,12 @@ def pandas_suite(x: Inputs, buildings: int) -> tuple[list[tuple], dict[int, pd.S
     meters = np.flatnonzero(np.isin(role, list(suite.METER_ROLES)))
     meter_index = {int(m): k for k, m in enumerate(meters)}
     use: dict[int, pd.Series] = {}
+    flags: dict[int, pd.Series] = {}
     for r in rows:
         if r not in meter_index:
             continue
         events = [e for e in x.replacements if e.point == meter_index[r]]
-        use[r], _ = pd_consumption(
+        use[r], flags[r] = pd_consumption(
             pd.Series(x.registers[r], index=index),
             pd.Series(x.register_flags[r], index=index),
             float(lay.multiplier[r]),
@@ -520,30 +634,53 @@ def pandas_suite(x: Inputs, buildings: int) -> tuple[list[tuple], dict[int, pd.S
             events,
             regime,
         )
+    # The waste rules judge measured use only: a gap's or a stuck run's spread is no evidence.
+    measured = {r: u.where((flags[r] & (F.INTERPOLATED | F.STUCK)) == 0) for r, u in use.items()}
     series = {r: pd.Series(x.instant[r], index=index) for r in rows if r not in meter_index}
     found: list[tuple] = []
+    spikes: dict[int, pd.Series] = {}
     rules = {"01A": "after_hours", "01B": "hvac_out_of_hours", "water": "night_flow"}
     for b in range(buildings):
         mine = [int(r) for r in rows if bld[r] == b]
         first = {}
         for r in mine:
             first.setdefault(role[r], r)
-        school = lay.building_kind[b] == "school"
+        kind = lay.building_kind[b]
+        school = kind == "school"
         groups = cal["worked"].astype(int) + (2 * cal["vacation"] if school else 0)
         for r in mine:
-            if role[r] in rules:
-                found += [(r, *f) for f in pd_off_hours(use[r], cal, groups, rules[role[r]])]
+            rule = rules.get(role[r])
+            if rule is None or (rule == "hvac_out_of_hours" and kind == "hospital"):
+                continue  # wards are conditioned around the clock: no out of hours
+            found += [
+                (r, *f)
+                for f in pd_off_hours(
+                    measured[r],
+                    cal,
+                    groups,
+                    rule,
+                    # Any flow at night is a leak, however small beside the day's use.
+                    min_share_of_work=0.0 if rule == "night_flow" else 0.05,
+                    min_excess=2 * (float(lay.resolution[r]) * float(lay.multiplier[r])),
+                )
+            ]
         if "01B" in first and "outdoor" in first:
-            heating = first.get("heat", first["01B"])
+            cooling, heating = first["01B"], first.get("heat", first["01B"])
             zones = [series[r] for r in mine if role[r] == "indoor"]
-            for f in pd_setpoints(zones, use[first["01B"]], use[heating], series[first["outdoor"]]):
-                found.append((first["01B"] if f[0] == "overcooling" else heating, *f))
+            outdoor = series[first["outdoor"]]
+            spot = [
+                [cooling if f[0] == "overcooling" else heating, *f]
+                for f in pd_setpoints(zones, measured[cooling], measured[heating], outdoor)
+            ]
+            for plant in {f[0] for f in spot}:
+                pd_setpoint_waste([f for f in spot if f[0] == plant], use[plant], outdoor, tow)
+            found += [tuple(f) for f in spot]
         subs = [use[r] for r in mine if role[r] in ("01A", "01B", "01C", "01D")]
         if "main" in first and subs:
             found += [(first["main"], *f) for f in pd_imbalance(use[first["main"]], subs)]
         for r in mine:
             if role[r] == "power":
-                pd_spikes(series[r])
+                spikes[r] = pd_spikes(series[r])
         if "main" in first and "outdoor" in first:
             found += [
                 (first["main"], *f)
@@ -562,7 +699,7 @@ def pandas_suite(x: Inputs, buildings: int) -> tuple[list[tuple], dict[int, pd.S
         if f[1] != "baseline_residual"
         or not any(b == bld[f[0]] and a < f[3] and f[2] < e for b, a, e in explaining)
     ]
-    return kept, use
+    return PandasResult(kept, use, flags, spikes)
 
 
 # --- measurement ----------------------------------------------------------------------------
@@ -669,6 +806,55 @@ def profile(x: Inputs, top: int) -> None:
         say(f"  {name:40s} {b / 1e6:9.1f}  {b / grid:5.2f}×")
 
 
+def same_work(
+    result: suite.Analysis, pdr: PandasResult, layout: suite.Layout, buildings: int
+) -> tuple[list[tuple[str, str, str]], str]:
+    """Table rows comparing ``analyze`` with the pandas loop on its buildings: use and flags
+    per meter-slot, spikes per power slot, findings (row, rule, slots) and their waste per
+    rule; the findings that differ are listed. Also "identical/all" findings."""
+    rows_np = {int(m): k for k, m in enumerate(result.meters)}
+    a = np.stack([result.use[rows_np[r]] for r in pdr.use])
+    b = np.stack([u.to_numpy() for u in pdr.use.values()])
+    use_agree = float(np.mean(np.isclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True)))
+    a = np.stack([result.use_flags[rows_np[r]] for r in pdr.flags])
+    flag_agree = float(np.mean(a == np.stack([f.to_numpy() for f in pdr.flags.values()])))
+    a = np.stack([result.spikes[r] for r in pdr.spikes]) if pdr.spikes else np.zeros((0, 0))
+    b = np.stack([s.to_numpy() for s in pdr.spikes.values()]) if pdr.spikes else a
+    mine = [f for f in result.findings if layout.building[f.point] < buildings]
+    waste_np = {(f.point, f.rule, f.start, f.end): f.waste for f in mine}
+    waste_pd = {f[:4]: float(f[4]) for f in pdr.findings}
+    both = waste_np.keys() & waste_pd.keys()
+    alike = {k for k in both if np.isclose(waste_np[k], waste_pd[k], rtol=1e-6, atol=1e-9)}
+    for k in sorted(waste_np.keys() - waste_pd.keys()):
+        say(f"  numpy only:  {k} waste {waste_np[k]:.6g}")
+    for k in sorted(waste_pd.keys() - waste_np.keys()):
+        say(f"  pandas only: {k} waste {waste_pd[k]:.6g}")
+    for k in sorted(both - alike):
+        say(f"  waste differs: {k} numpy {waste_np[k]:.9g}, pandas {waste_pd[k]:.9g}")
+    rows = [
+        ("use per slot, pandas = numpy", f"{use_agree:.2%} of meter-slots", ""),
+        ("flags per slot, pandas = numpy", f"{flag_agree:.2%} of meter-slots", ""),
+        (
+            "spikes on power rows",
+            f"{int(a.sum())} numpy, {int(b.sum())} pandas",
+            f"{int((a & b).sum())} in both",
+        ),
+        (
+            "findings on the pandas buildings",
+            f"{len(waste_np)} numpy, {len(waste_pd)} pandas",
+            f"{len(both)} identical (row, rule, slots), {len(alike)} also in waste",
+        ),
+    ]
+    for rule in sorted({k[1] for k in waste_np.keys() | waste_pd.keys()}):
+        n_np = sum(k[1] == rule for k in waste_np)
+        n_pd = sum(k[1] == rule for k in waste_pd)
+        n_same = sum(k[1] == rule for k in both)
+        n_alike = sum(k[1] == rule for k in alike)
+        note = f"{n_pd} pandas; {n_same} identical, {n_alike} in waste"
+        rows.append((f"  {rule} (pandas buildings)", f"{n_np} numpy", note))
+    return rows, f"{len(both)}/{max(len(waste_np), len(waste_pd))}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="200 points × 90 days, 2 rounds")
@@ -701,7 +887,7 @@ def main() -> None:
         else:
             result, elapsed = timed(lambda: run_suite(x))
         rates.append(p * n / elapsed)
-        (found_pd, use_pd), pd_elapsed = timed(lambda: pandas_suite(x, args.pandas_buildings))
+        pdr, pd_elapsed = timed(lambda: pandas_suite(x, args.pandas_buildings))
         pd_rates.append(sub_rows * n / pd_elapsed)
         ratios.append(rates[-1] / pd_rates[-1])
         say(
@@ -710,17 +896,9 @@ def main() -> None:
         )
         if r < rounds - 1:
             del result
-    # The same work? Findings per rule on the pandas buildings, both ways.
-    mine = [f for f in result.findings if x.layout.building[f.point] < args.pandas_buildings]
-    counts_np = Counter(f.rule for f in mine)
-    counts_pd = Counter(f[1] for f in found_pd)
-    same = len({(f.point, f.rule, f.start, f.end) for f in mine} & {f[:4] for f in found_pd})
+    # The same work? Use, flags, spikes and findings on the pandas buildings, both ways.
+    same_rows, same = same_work(result, pdr, x.layout, args.pandas_buildings)
     n_findings = len(result.findings)
-    # … and the same consumption: meter-slots where both agree (within 1e-6 relative).
-    rows_np = {int(m): k for k, m in enumerate(result.meters)}
-    a = np.stack([result.use[rows_np[r]] for r in use_pd])
-    b = np.stack([u.to_numpy() for u in use_pd.values()])
-    agree = float(np.mean(np.isclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True)))
     del result
     _, traced = traced_peak_extra(lambda: run_suite(x))
     grid = x.registers.nbytes  # one float64 [points × slots] grid
@@ -738,22 +916,9 @@ def main() -> None:
             "n/a" if rss is None else f"{rss / 1e6:,.0f} MB = {rss / grid:.2f}×",
             "",
         ),
-        ("use per slot, pandas = numpy", f"{agree:.2%} of meter-slots", ""),
         ("findings (all points)", f"{n_findings:,}", ""),
-        (
-            "findings on the pandas buildings",
-            f"{len(mine)} numpy, {len(found_pd)} pandas",
-            f"{same} identical (row, rule, slots)",
-        ),
+        *same_rows,
     ]
-    for rule in sorted(set(counts_np) | set(counts_pd)):
-        rows.append(
-            (
-                f"  {rule} (pandas buildings)",
-                f"{counts_np[rule]} numpy",
-                f"{counts_pd[rule]} pandas",
-            )
-        )
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         say(f"{name:<{width}}  {value:>28}  {note}")
@@ -770,6 +935,7 @@ def main() -> None:
         "speedup_vs_pandas": round(median(ratios), 1),
         "peak_mem_ratio": round(traced / grid, 2),
         "peak_rss_ratio": "nan" if rss is None else round(rss / grid, 2),
+        "pandas_same_findings": same,
         "mem_method": "tracemalloc_over_one_float64_grid",
     }
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
