@@ -83,10 +83,39 @@ def layout(portfolio: Portfolio, points: Sequence[Point]) -> suite.Layout:
     )
 
 
-def evaluate(
+@dataclass
+class Window:
+    """A simulated window on its grids, ready for :func:`analytics.suite.analyze`."""
+
+    portfolio: Portfolio
+    sim: Simulator
+    faults: list[Fault]
+    registers: np.ndarray  # NaN on instantaneous rows
+    register_flags: np.ndarray
+    instant: np.ndarray  # NaN on meter rows
+    layout: suite.Layout
+    replacements: list[Replacement]
+    start_us: int
+    step_s: int
+    times: np.ndarray  # slot ends, UTC µs
+
+    def analyze(self, **kwargs: object) -> suite.Analysis:
+        return suite.analyze(
+            self.registers,
+            self.instant,
+            self.layout,
+            start_us=self.start_us,
+            step_s=self.step_s,
+            register_flags=self.register_flags,
+            replacements=self.replacements,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def simulate(
     *, seed: int, buildings: int, days: int, start: dt.date, rates: dict[str, float] | None = None
-) -> Evaluation:
-    """Simulate, analyse and score (no database: the readings stay in memory)."""
+) -> Window:
+    """Simulate a labelled portfolio and put its readings on grids as real ones would be."""
     portfolio = make_portfolio(buildings, seed=seed)
     sim = Simulator(portfolio, seed=seed, fault_rates=rates)
     out = [sim.day(start + dt.timedelta(days=n)) for n in range(days)]
@@ -99,7 +128,6 @@ def evaluate(
     start_us = sim.day_start_us(start)
     times = start_us + (np.arange(1, n_slots + 1, dtype=np.int64) * sim.step_us)
     points = sim.points
-    keys = [p.key for p in points]
     meters = [i for i, p in enumerate(points) if p.cumulative]
     grid_kw = {"n_points": len(points), "start_us": start_us, "step_s": step_s, "n_slots": n_slots}
     reg, reg_flags = registers_to_grid(idx, t, v, **grid_kw)
@@ -119,15 +147,30 @@ def evaluate(
                     float(e["new_multiplier"]),
                 )
             )
-    result = suite.analyze(
-        np.where([[p.cumulative] for p in points], reg, np.nan),
-        np.where([[not p.cumulative] for p in points], inst, np.nan),
+    cumulative = np.array([[p.cumulative] for p in points])
+    return Window(
+        portfolio,
+        sim,
+        faults,
+        np.where(cumulative, reg, np.nan),
+        reg_flags,
+        np.where(~cumulative, inst, np.nan),
         layout(portfolio, points),
-        start_us=start_us,
-        step_s=step_s,
-        register_flags=reg_flags,
-        replacements=events,
+        events,
+        start_us,
+        step_s,
+        times,
     )
+
+
+def evaluate(
+    *, seed: int, buildings: int, days: int, start: dt.date, rates: dict[str, float] | None = None
+) -> Evaluation:
+    """Simulate, analyse and score (no database: the readings stay in memory)."""
+    w = simulate(seed=seed, buildings=buildings, days=days, start=start, rates=rates)
+    portfolio, sim, faults, times = w.portfolio, w.sim, w.faults, w.times
+    keys = [p.key for p in sim.points]
+    result = w.analyze()
     found: list[Event] = [
         Event(
             f.rule, keys[f.point], int(times[f.start] - sim.step_us), int(times[f.end - 1]), f.waste
