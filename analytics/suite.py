@@ -9,7 +9,7 @@ without knowing where the grid came from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -157,7 +157,8 @@ def analyze(
         first_slots
     )
     use, use_flags = from_registers(
-        reg[meters],
+        reg,
+        rows=meters,
         multiplier=np.asarray(layout.multiplier, dtype=np.float64)[meters],
         rollover=np.asarray(layout.rollover, dtype=np.float64)[meters],
         resolution=np.asarray(layout.resolution, dtype=np.float64)[meters],
@@ -179,8 +180,14 @@ def analyze(
         worked = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
         vacation = calendar.school_vacation(days)
         kinds = np.asarray(layout.building_kind)[bld]
-        # Judged on measured use only: a gap's or a stuck run's spread estimate is no evidence.
-        measured = np.where(use_flags & (F.INTERPOLATED | F.STUCK), np.nan, use)
+
+        def measured(rows: np.ndarray) -> np.ndarray:
+            """Use of grid ``rows``, NaN where it is a gap's or a stuck run's spread estimate
+            (no evidence for a rule)."""
+            out = use[row_of[rows]]
+            out[(use_flags[row_of[rows]] & (F.INTERPOLATED | F.STUCK)) != 0] = np.nan
+            return out
+
         step_size = np.asarray(layout.resolution, float) * np.asarray(layout.multiplier, float)
         for role, rule, unit in (*OFF_HOURS, NIGHT_FLOW):
             for kind in np.unique(kinds):  # schools: term and vacation apart
@@ -191,7 +198,7 @@ def analyze(
                     continue
                 groups = worked.astype(int) + (2 * vacation if kind == "school" else 0)
                 found = waste.off_hours_excess(
-                    measured[row_of[rows]],
+                    measured(rows),
                     hours,
                     day_types,
                     rule=rule,
@@ -202,7 +209,7 @@ def analyze(
                     min_excess=2 * step_size[rows],
                 )
                 add(found, rows)
-        found, rows = _setpoints(inst, measured, row_of, roles, bld, hours)
+        found, rows = _setpoints(inst, measured, roles, bld, hours)
         _setpoint_waste(found, use, inst, row_of, roles, bld, hours, days, day_types, step_s)
         add(found, rows)
         add(*_imbalance(use, row_of, roles, bld, slots_per_day))
@@ -249,8 +256,7 @@ def _first_of(roles: np.ndarray, bld: np.ndarray, role: str) -> dict[int, int]:
 
 def _setpoints(
     inst: np.ndarray,
-    use: np.ndarray,
-    row_of: np.ndarray,
+    measured: Callable[[np.ndarray], np.ndarray],
     roles: np.ndarray,
     bld: np.ndarray,
     hours: np.ndarray,
@@ -258,7 +264,8 @@ def _setpoints(
     """Zones against the 26 °C / 20 °C rule, with their building's HVAC meter, outdoor
     thermometer and, where there is one, district-heat meter (it does the heating). A
     finding's point is the meter of the plant at fault: HVAC for overcooling, the heat meter
-    (else HVAC) for overheating; its evidence names the zones' grid rows."""
+    (else HVAC) for overheating; its evidence names the zones' grid rows. ``measured`` gives
+    the measured use of grid rows."""
     hvac_of = _first_of(roles, bld, "01B")
     outdoor_of = _first_of(roles, bld, "outdoor")
     heat_of = _first_of(roles, bld, "heat")
@@ -273,8 +280,8 @@ def _setpoints(
     found = waste.setpoint_violations(
         inst[zones],
         np.searchsorted(keys, bld[zones]),
-        use[row_of[cooling_rows]],
-        use[row_of[heating_rows]],
+        measured(np.array(cooling_rows)),
+        measured(np.array(heating_rows)),
         inst[[outdoor_of[b] for b in keys]],
         hours,
     )

@@ -305,21 +305,25 @@ def setpoint_violations(
             with warnings.catch_warnings():  # a plant that never runs has no fan level
                 warnings.simplefilter("ignore", RuntimeWarning)
                 fans = np.nanpercentile(np.where(on, h, np.nan), 10, axis=1)[:, None]
-            compressor = (on & (h > compressor_ratio * fans))[zb]
-            running = on[zb]
-            o, d = out[zb], daily[zb]
+            compressor = on & (h > compressor_ratio * fans)
+            # The weather in which a zone's temperature is the plant's doing.
             if rule == "overcooling":
-                cooled = (
-                    (o >= t)
-                    | (compressor & (o >= t - 2.0))
-                    | ((d > 22.0) & (o > COOLING_MIN_C - 2))
-                )
-                zone_bad = running & cooled & (t < COOLING_MIN_C - margin_c)
+                weather = (daily > 22.0) & (out > COOLING_MIN_C - 2)
             else:
-                cold = (d < 12.0) & (o < HEATING_MAX_C - 4.0)
-                zone_bad = running & cold & (t > HEATING_MAX_C + margin_c)
+                weather = (daily < 12.0) & (out < HEATING_MAX_C - 4.0)
+        # Building by building: its plant and weather against each of its zones.
+        zone_bad = np.zeros(t.shape, dtype=bool)
         bad = np.zeros((nb, n), dtype=bool)
-        np.logical_or.at(bad, zb, zone_bad)
+        for k in np.unique(zb):
+            zones = np.flatnonzero(zb == k)
+            tz, o = t[zones], out[k]
+            with np.errstate(invalid="ignore"):
+                if rule == "overcooling":
+                    cooled = (o >= tz) | (compressor[k] & (o >= tz - 2.0)) | weather[k]
+                    zone_bad[zones] = on[k] & cooled & (tz < COOLING_MIN_C - margin_c)
+                else:
+                    zone_bad[zones] = on[k] & weather[k] & (tz > HEATING_MAX_C + margin_c)
+            bad[k] = zone_bad[zones].any(axis=0)
         for row, a, b in _runs(bad, min_slots):
             zones = np.flatnonzero((zb == row) & zone_bad[:, a:b].any(axis=1))
             temps = np.where(zone_bad[zones, a:b], t[zones, a:b], np.nan)
