@@ -22,16 +22,48 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
+#: Compare-exchanges of a median-of-7 selection network (Devillard's ``opt_med7``): after
+#: them, position 3 holds the median.
+_MEDIAN_OF_7 = ((0, 5), (0, 3), (1, 6), (2, 4), (0, 1), (3, 5), (2, 6), (2, 3), (3, 6))
+_MEDIAN_OF_7 += ((4, 5), (1, 4), (1, 3), (3, 4))
+#: Rows filtered at a time: the temporaries of the network stay in the CPU cache.
+_BLOCK_ROWS = 4
+
+
 def _filled(values: np.ndarray) -> np.ndarray:
-    """NaN replaced by the previous value (then the next one at the start), per row."""
+    """NaN replaced by the previous value (then the next one at the start), per row; 0 in an
+    all-NaN row. Without NaN, ``values`` itself."""
     v = np.asarray(values, dtype=np.float64)
-    n = v.shape[1]
     valid = ~np.isnan(v)
+    if valid.all():
+        return v
+    n = v.shape[1]
     idx = np.maximum.accumulate(np.where(valid, np.arange(n), -1), axis=1)
     first = np.where(valid.any(axis=1), valid.argmax(axis=1), 0)
     idx = np.where(idx < 0, first[:, None], idx)
     out = np.take_along_axis(v, idx, axis=1)
     return np.where(np.isnan(out), 0.0, out)
+
+
+def _rolling_median(values: np.ndarray, half_window: int, mode: str) -> np.ndarray:
+    """Median of the ``2 × half_window + 1`` slots about each slot, row by row, of values
+    without NaN; beyond the ends the row is mirrored (``mode="mirror"``: d c b | a b c d) or
+    repeats its end value (``"nearest"``), as in :func:`scipy.ndimage.median_filter`. Seven
+    slots go through a selection network of minima and maxima on shifted views, several
+    times faster than the general filter."""
+    if half_window != 3:
+        return median_filter(values, size=(1, 2 * half_window + 1), mode=mode)
+    p, n = values.shape
+    pad = "reflect" if mode == "mirror" else "edge"  # numpy's names
+    out = np.empty((p, n))
+    for start in range(0, p, _BLOCK_ROWS):
+        rows = slice(start, start + _BLOCK_ROWS)
+        padded = np.pad(values[rows], ((0, 0), (3, 3)), mode=pad)
+        w = [padded[:, k : k + n] for k in range(7)]
+        for i, j in _MEDIAN_OF_7:
+            w[i], w[j] = np.minimum(w[i], w[j]), np.maximum(w[i], w[j])
+        out[rows] = w[3]
+    return out
 
 
 def hampel(
@@ -67,16 +99,15 @@ def hampel(
     """
     v = np.asarray(values, dtype=np.float64)
     filled = _filled(v)
-    size = (1, 2 * half_window + 1)
     # Mirrored edges: with repeated ones ("nearest") the first value fills most of its own
     # window and could never stand out.
-    med = median_filter(filled, size=size, mode="mirror" if filled.shape[1] > 1 else "nearest")
+    med = _rolling_median(filled, half_window, "mirror" if filled.shape[1] > 1 else "nearest")
     # Noise scale from successive differences: a trend or a ramp does not inflate it, and an
     # isolated spike touches only two of them (a rolling MAD about each slot's own median
     # collapses to zero on trending data).
     step = np.abs(np.diff(filled, axis=1, prepend=filled[:, :1]))
     step[:, 0] = np.median(step[:, 1:], axis=1) if step.shape[1] > 1 else 0.0
-    noise = 1.4826 / np.sqrt(2) * median_filter(step, size=size, mode="nearest")
+    noise = 1.4826 / np.sqrt(2) * _rolling_median(step, half_window, "nearest")
     floor = np.maximum(
         np.asarray(min_scale, dtype=np.float64).reshape(-1, 1), min_relative * np.abs(med)
     )
