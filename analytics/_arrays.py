@@ -82,3 +82,21 @@ def nanmedian(a: np.ndarray, axis: int, *, overwrite_input: bool = False) -> np.
         same = count == c
         out[same] = _middle(x[same], int(c))
     return out.reshape(shape)
+
+
+def grouped_nanmedian(a: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """Median of each row of ``a`` (rows, slots) over the slots of each label, ignoring NaN:
+    shape (rows, n_labels), NaN for a label without values. ``labels`` (slots,) are integers
+    in ``0 … n_labels - 1``. The slots of each label are gathered side by side (NaN
+    after the label's last one) and the lanes go through :func:`nanmedian` together,
+    instead of one call per label."""
+    x = np.asarray(a, dtype=np.float64)
+    lab = np.asarray(labels, dtype=np.intp)
+    order = np.argsort(lab, kind="stable")
+    counts = np.bincount(lab, minlength=n_labels)
+    position = np.arange(len(lab)) - np.repeat(np.cumsum(counts) - counts, counts)
+    at = np.full((n_labels, max(1, int(counts.max(initial=0)))), -1)
+    at[lab[order], position] = order
+    lanes = x[:, at]  # (rows, labels, most slots of a label)
+    lanes[:, at < 0] = np.nan
+    return nanmedian(lanes, axis=2, overwrite_input=True)
