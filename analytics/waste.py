@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from analytics import calendar
-from analytics._arrays import nanmedian, runs
+from analytics._arrays import median_of, nanmedian, runs
 from analytics.factors import Factors
 
 COOLING_MIN_C = 26.0
@@ -102,9 +102,13 @@ def profile(
                 cols = np.flatnonzero((group == g) & (sod == s))
                 out[:, cols] = nanmedian(v[:, cols], axis=1)[:, None]
         return out
-    by_day = np.full((p, days * per_day), np.nan)
-    by_day[:, :n] = v
-    by_day = by_day.reshape(p, days, per_day)
+    if n == days * per_day:
+        by_day = v.reshape(p, days, per_day)
+    else:
+        by_day = np.full((p, days * per_day), np.nan)
+        by_day[:, :n] = v
+        by_day = by_day.reshape(p, days, per_day)
+    lanes = np.ascontiguousarray(by_day.transpose(0, 2, 1))  # (points, slot of day, day)
     day_group = np.asarray(group)[::per_day]
     day_fallback = day_group if fallback is None else np.asarray(fallback)[::per_day]
     out = np.empty((p, days, per_day))
@@ -113,7 +117,8 @@ def profile(
         pool = members
         if members.sum() < min_days and fallback is not None:
             pool = day_fallback == day_fallback[members][0]
-        out[:, members] = nanmedian(by_day[:, pool], axis=1)[:, None, :]
+        days_g = np.take(lanes, np.flatnonzero(pool), axis=2)  # a C-ordered copy
+        out[:, members] = nanmedian(days_g, axis=2, overwrite_input=True)[:, None, :]
     return out.reshape(p, -1)[:, :n]
 
 
@@ -181,9 +186,10 @@ def off_hours_excess(
     )
     resid = u - usual
     off = ~work
-    scale = 1.4826 * nanmedian(np.abs(np.where(off, resid, np.nan)), axis=1)
-    level = nanmedian(np.where(off, usual, np.nan), axis=1)
-    working = nanmedian(np.where(work, usual, np.nan), axis=1)
+    resid_off, usual_off = resid[:, off], usual[:, off]  # the off-hours slots, side by side
+    scale = 1.4826 * nanmedian(np.abs(resid_off), axis=1)
+    level = nanmedian(usual_off, axis=1)
+    working = nanmedian(usual[:, work], axis=1)
     threshold = np.maximum(n_sigmas * scale, min_share * np.abs(level))
     threshold = np.maximum(threshold, np.nan_to_num(min_share_of_work * np.abs(working)))
     threshold = np.maximum(threshold, np.broadcast_to(np.asarray(min_excess, float), level.shape))
@@ -191,16 +197,18 @@ def off_hours_excess(
     # Meter noise grows with the load (a few per cent of it): the busy evening hours get a
     # threshold in proportion, from the residuals' robust spread relative to the profile.
     with np.errstate(invalid="ignore", divide="ignore"):
-        relative = np.where(off & (usual > 0), np.abs(resid) / usual, np.nan)
+        relative = np.where(usual_off > 0, np.abs(resid_off) / usual_off, np.nan)
+    del resid_off, usual_off
     rel_scale = np.nan_to_num(1.4826 * nanmedian(relative, axis=1))[:, None]
     threshold = np.maximum(threshold, n_sigmas * rel_scale * np.nan_to_num(np.abs(usual)))
     with np.errstate(invalid="ignore"):
         high = off[None, :] & (resid > threshold)
     findings = []
     for row, a, b in _runs(high, min_slots):
+        # In a run, every slot is known and above the threshold (> 0): no NaN to skip.
         excess = resid[row, a:b]
-        waste = float(np.nansum(np.clip(excess, 0, None)))
-        score = float(np.nanmedian(excess / threshold[row, a:b]))
+        waste = float(excess.sum())
+        score = median_of(excess / threshold[row, a:b])
         findings.append(
             Finding(
                 row,
@@ -212,9 +220,9 @@ def off_hours_excess(
                 waste,
                 unit,
                 {
-                    "usual_per_slot": float(np.nanmean(usual[row, a:b])),
-                    "observed_per_slot": float(np.nanmean(u[row, a:b])),
-                    "threshold_per_slot": float(np.mean(threshold[row, a:b])),
+                    "usual_per_slot": float(usual[row, a:b].mean()),
+                    "observed_per_slot": float(u[row, a:b].mean()),
+                    "threshold_per_slot": float(threshold[row, a:b].mean()),
                 },
             )
         )
