@@ -18,7 +18,9 @@ Meters go through in blocks of :data:`BLOCK_ROWS` rows, which bounds the tempora
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +30,8 @@ from analytics._arrays import median_of, nanmedian, runs
 
 #: Meters converted at a time: a block's temporaries are a few of its [rows × slots] arrays.
 BLOCK_ROWS = 32
+#: Blocks converted at once, each in a thread (the results do not depend on it).
+THREADS = min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +140,8 @@ def from_registers(
     flags = np.zeros((p, n), dtype=np.uint16)
     if not n:
         return use, flags
-    for start in range(0, p, BLOCK_ROWS):
+
+    def convert(start: int) -> None:
         block = slice(start, min(p, start + BLOCK_ROWS))
         _convert(
             reg[block] if rows is None else reg[picked[block]],
@@ -150,6 +155,14 @@ def from_registers(
             slots_per_day,
             groups,
         )
+
+    starts = range(0, p, BLOCK_ROWS)
+    if THREADS > 1 and len(starts) > 1:  # blocks are independent; numpy releases the GIL
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(convert, starts))  # (list: a block's exception is raised here)
+    else:
+        for start in starts:
+            convert(start)
     return use, flags
 
 
