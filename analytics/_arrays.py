@@ -8,6 +8,12 @@ import numpy as np
 
 #: Lanes at least this long are reduced one by one.
 _LONG = 512
+#: Arrays at least this long are narrowed before their middle values are selected: the
+#: sample size and its margin on each side of the middle (≈ 4 standard deviations of the
+#: sampled rank, so the bounds almost never miss).
+_NARROW = 4096
+_SAMPLE = 1024
+_MARGIN = 64
 
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -38,9 +44,36 @@ def _middle(x: np.ndarray, count: int) -> np.ndarray:
 
 
 def median_of(values: np.ndarray) -> float:
-    """Median of a 1-D float64 array that holds no NaN, which it reorders (NaN if empty);
-    the same value as ``numpy.median``."""
-    return float(_middle(values, len(values))) if len(values) else np.nan
+    """Median of a 1-D float64 array that holds no NaN, which it may reorder (NaN if empty);
+    the same value as ``numpy.median``.
+
+    A long array is first narrowed to the values between two bounds that a sample of it
+    puts around the median, the values below them counted (a few comparisons per value,
+    where ``partition`` costs a dozen nanoseconds); the middle ones are then selected
+    among those few. When the bounds miss the middle, the whole array is partitioned.
+    """
+    c = len(values)
+    if c < _NARROW:
+        return float(_middle(values, c)) if c else np.nan
+    hi = c // 2
+    # A sample spread over the array (a step prime to daily and weekly cycles), sorted.
+    sample = np.sort(values[(np.arange(_SAMPLE) * 7919) % c])
+    at = hi * _SAMPLE // c
+    lo_bound, hi_bound = sample[max(0, at - _MARGIN)], sample[min(_SAMPLE - 1, at + _MARGIN)]
+    below = np.count_nonzero(values < lo_bound)
+    inside = values[(values >= lo_bound) & (values <= hi_bound)]
+    if below <= hi - 1 + c % 2 and hi - below < len(inside):  # the middle ones are inside
+        return float(_middle_at(inside, hi - below, c % 2 == 1))
+    return float(_middle(values, c))
+
+
+def _middle_at(x: np.ndarray, hi: int, odd: bool) -> float:
+    """The value of rank ``hi`` in ``x``, or for ``odd`` False the mean of it and the one of
+    rank ``hi - 1`` (as :func:`_middle`)."""
+    x.partition(hi)
+    if odd:
+        return x[hi]
+    return (x[:hi].max() + x[hi]) / 2
 
 
 def nanmedian(a: np.ndarray, axis: int, *, overwrite_input: bool = False) -> np.ndarray:
