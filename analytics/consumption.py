@@ -400,12 +400,10 @@ def _profile(
         by_day = np.full((p, days * slots_per_day), np.nan)
         by_day[:, :n] = one_slot
         by_day = by_day.reshape(p, days, slots_per_day)
-    lanes = np.ascontiguousarray(by_day.transpose(0, 2, 1))  # (points, slot of day, day)
     labels, regime = np.unique(groups, return_inverse=True)
     med = np.empty((p, len(labels), slots_per_day))
     for k in range(len(labels)):
-        days_k = np.take(lanes, np.flatnonzero(regime == k), axis=2)  # a C-ordered copy
-        med[:, k] = nanmedian(days_k, axis=2, overwrite_input=True)
+        med[:, k] = nanmedian(np.take(by_day, np.flatnonzero(regime == k), axis=1), axis=1)
     np.nan_to_num(med, copy=False)
     return med[:, regime].reshape(p, -1)[:, :n]
 

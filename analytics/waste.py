@@ -108,7 +108,6 @@ def profile(
         by_day = np.full((p, days * per_day), np.nan)
         by_day[:, :n] = v
         by_day = by_day.reshape(p, days, per_day)
-    lanes = np.ascontiguousarray(by_day.transpose(0, 2, 1))  # (points, slot of day, day)
     day_group = np.asarray(group)[::per_day]
     day_fallback = day_group if fallback is None else np.asarray(fallback)[::per_day]
     out = np.empty((p, days, per_day))
@@ -117,8 +116,8 @@ def profile(
         pool = members
         if members.sum() < min_days and fallback is not None:
             pool = day_fallback == day_fallback[members][0]
-        days_g = np.take(lanes, np.flatnonzero(pool), axis=2)  # a C-ordered copy
-        out[:, members] = nanmedian(days_g, axis=2, overwrite_input=True)[:, None, :]
+        med = nanmedian(np.take(by_day, np.flatnonzero(pool), axis=1), axis=1)
+        out[:, members] = med[:, None, :]
     return out.reshape(p, -1)[:, :n]
 
 
