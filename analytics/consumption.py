@@ -18,20 +18,17 @@ Meters go through in blocks of :data:`BLOCK_ROWS` rows, which bounds the tempora
 from __future__ import annotations
 
 import dataclasses
-import os
+import functools
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from analytics import flags as F
-from analytics._arrays import median_of, nanmedian, runs
+from analytics._arrays import median_of, nanmedian, run_all, runs
 
 #: Meters converted at a time: a block's temporaries are a few of its [rows × slots] arrays.
 BLOCK_ROWS = 32
-#: Blocks converted at once, each in a thread (the results do not depend on it).
-THREADS = min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +153,7 @@ def from_registers(
             groups,
         )
 
-    starts = range(0, p, BLOCK_ROWS)
-    if THREADS > 1 and len(starts) > 1:  # blocks are independent; numpy releases the GIL
-        with ThreadPoolExecutor(THREADS) as pool:
-            list(pool.map(convert, starts))  # (list: a block's exception is raised here)
-    else:
-        for start in starts:
-            convert(start)
+    run_all([functools.partial(convert, start) for start in range(0, p, BLOCK_ROWS)])
     return use, flags
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from analytics import flags as F
-from analytics._arrays import runs
+from analytics._arrays import nanmedian, runs
 
 #: Physical bounds by quantity, in canonical units (°C, %, kW, m³/h).
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -106,7 +106,12 @@ def hampel(
     # isolated spike touches only two of them (a rolling MAD about each slot's own median
     # collapses to zero on trending data).
     step = np.abs(np.diff(filled, axis=1, prepend=filled[:, :1]))
-    step[:, 0] = np.median(step[:, 1:], axis=1) if step.shape[1] > 1 else 0.0
+    if step.shape[1] > 1:  # numpy.median's values: NaN for a row with NaN
+        step[:, 0] = np.where(
+            np.isnan(step[:, 1:]).any(axis=1), np.nan, nanmedian(step[:, 1:], axis=1)
+        )
+    else:
+        step[:, 0] = 0.0
     noise = 1.4826 / np.sqrt(2) * _rolling_median(step, half_window, "nearest")
     floor = np.maximum(
         np.asarray(min_scale, dtype=np.float64).reshape(-1, 1), min_relative * np.abs(med)

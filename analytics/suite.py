@@ -9,6 +9,7 @@ without knowing where the grid came from.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from analytics import anomaly, baseline, calendar, quality, waste
 from analytics import flags as F
+from analytics._arrays import run_all
 from analytics.consumption import Replacement, from_registers
 
 #: Roles of grid rows. Meters: ``main`` (the building's electricity main), ``01A`` … ``01D``
@@ -168,18 +170,16 @@ def analyze(
     )
     if register_flags is not None:
         use_flags |= np.asarray(register_flags, dtype=np.uint16)[meters] & F.CLOCK_SKEW
-    findings: list[waste.Finding] = []
     spikes = np.zeros((p, n), dtype=bool)
-
-    def add(found: list[waste.Finding], rows: np.ndarray) -> None:
-        for f in found:
-            f.point = int(rows[f.point])
-        findings.extend(found)
+    kinds = np.asarray(layout.building_kind)[bld]
+    # The checks are independent of each other: jobs that run two at a time (numpy releases
+    # the GIL), the longest first. Each returns its findings with the grid rows of their
+    # points; a rule's findings come from one job, so the final sort fixes their order.
+    jobs: list[Callable[[], list[tuple[list[waste.Finding], np.ndarray]]]] = []
 
     if "waste" in tiers:
         worked = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
         vacation = calendar.school_vacation(days)
-        kinds = np.asarray(layout.building_kind)[bld]
 
         def measured(rows: np.ndarray) -> np.ndarray:
             """Use of grid ``rows``, NaN where it is a gap's or a stuck run's spread estimate
@@ -188,59 +188,83 @@ def analyze(
             out[(use_flags[row_of[rows]] & (F.INTERPOLATED | F.STUCK)) != 0] = np.nan
             return out
 
+        def setpoints() -> list[tuple[list[waste.Finding], np.ndarray]]:
+            found, rows = _setpoints(inst, measured, roles, bld, hours)
+            _setpoint_waste(found, use, inst, row_of, roles, bld, hours, days, day_types, step_s)
+            return [(found, rows), _imbalance(use, row_of, roles, bld, slots_per_day)]
+
         step_size = np.asarray(layout.resolution, float) * np.asarray(layout.multiplier, float)
+
+        def off_hours(
+            rows: np.ndarray, rule: str, unit: str, groups: np.ndarray
+        ) -> list[tuple[list[waste.Finding], np.ndarray]]:
+            found = waste.off_hours_excess(
+                measured(rows),
+                hours,
+                day_types,
+                rule=rule,
+                unit=unit,
+                groups=groups,
+                # Any flow at night is a leak, however small beside the day's use.
+                min_share_of_work=0.0 if rule == NIGHT_FLOW[1] else 0.05,
+                min_excess=2 * step_size[rows],
+            )
+            return [(found, rows)]
+
+        jobs.append(setpoints)
         for role, rule, unit in (*OFF_HOURS, NIGHT_FLOW):
             for kind in np.unique(kinds):  # schools: term and vacation apart
                 if rule == "hvac_out_of_hours" and kind == "hospital":
                     continue  # wards are conditioned around the clock: no out of hours
                 rows = np.flatnonzero((roles == role) & (kinds == kind))
-                if not len(rows):
-                    continue
-                groups = worked.astype(int) + (2 * vacation if kind == "school" else 0)
-                found = waste.off_hours_excess(
-                    measured(rows),
-                    hours,
-                    day_types,
-                    rule=rule,
-                    unit=unit,
-                    groups=groups,
-                    # Any flow at night is a leak, however small beside the day's use.
-                    min_share_of_work=0.0 if rule == NIGHT_FLOW[1] else 0.05,
-                    min_excess=2 * step_size[rows],
-                )
-                add(found, rows)
-        found, rows = _setpoints(inst, measured, roles, bld, hours)
-        _setpoint_waste(found, use, inst, row_of, roles, bld, hours, days, day_types, step_s)
-        add(found, rows)
-        add(*_imbalance(use, row_of, roles, bld, slots_per_day))
+                if len(rows):
+                    groups = worked.astype(int) + (2 * vacation if kind == "school" else 0)
+                    jobs.append(functools.partial(off_hours, rows, rule, unit, groups))
 
     if "anomaly" in tiers:
         power = np.flatnonzero(roles == "power")
-        spikes[power] = quality.hampel(inst[power], min_relative=0.05) & quality.isolated(
-            inst[power]
-        )
-        add(*_towt(use, inst, row_of, roles, bld, hours, days, day_types, step_s))
+
+        def power_spikes() -> list[tuple[list[waste.Finding], np.ndarray]]:
+            values = inst[power]
+            spikes[power] = quality.hampel(values, min_relative=0.05) & quality.isolated(values)
+            return []
+
+        def towt() -> list[tuple[list[waste.Finding], np.ndarray]]:
+            return [_towt(use, inst, row_of, roles, bld, hours, days, day_types, step_s)]
+
         whole = n // slots_per_day
         day_worked = calendar.is_workday(days[::slots_per_day][:whole])
         day_vacation = calendar.school_vacation(days[::slots_per_day][:whole])
-        kinds = np.asarray(layout.building_kind)[bld]
-        # Level shifts in daily use of mains and water; heat and gas follow the weather,
-        # which the TOWT residuals account for.
-        for kind in np.unique(kinds) if whole else ():
-            daily_rows = np.flatnonzero(np.isin(roles, ["main", "water"]) & (kinds == kind))
-            if not len(daily_rows):
-                continue
-            daily = (
-                use[row_of[daily_rows], : whole * slots_per_day]
-                .reshape(len(daily_rows), whole, slots_per_day)
-                .sum(axis=2)
-            )
-            regimes = day_worked.astype(int) + (2 * day_vacation if kind == "school" else 0)
-            shifts = anomaly.level_shifts(daily, regimes)
-            for f in shifts:
-                f.start, f.end = f.start * slots_per_day, f.end * slots_per_day
-                f.waste_unit = "m3" if roles[daily_rows[f.point]] in ("water", "gas") else "kWh"
-            add(shifts, daily_rows)
+
+        def level_shifts() -> list[tuple[list[waste.Finding], np.ndarray]]:
+            """Level shifts in daily use of mains and water; heat and gas follow the weather,
+            which the TOWT residuals account for."""
+            out = []
+            for kind in np.unique(kinds) if whole else ():
+                daily_rows = np.flatnonzero(np.isin(roles, ["main", "water"]) & (kinds == kind))
+                if not len(daily_rows):
+                    continue
+                daily = (
+                    use[row_of[daily_rows], : whole * slots_per_day]
+                    .reshape(len(daily_rows), whole, slots_per_day)
+                    .sum(axis=2)
+                )
+                regimes = day_worked.astype(int) + (2 * day_vacation if kind == "school" else 0)
+                shifts = anomaly.level_shifts(daily, regimes)
+                for f in shifts:
+                    f.start, f.end = f.start * slots_per_day, f.end * slots_per_day
+                    f.waste_unit = "m3" if roles[daily_rows[f.point]] in ("water", "gas") else "kWh"
+                out.append((shifts, daily_rows))
+            return out
+
+        jobs[1:1] = [towt, power_spikes]
+        jobs.append(level_shifts)
+
+    findings: list[waste.Finding] = []
+    for found, rows in (pair for result in run_all(jobs) for pair in result):
+        for f in found:
+            f.point = int(rows[f.point])
+        findings.extend(found)
     findings = _unexplained(findings, bld)
     findings.sort(key=lambda f: (f.point, f.rule, f.start))
     return Analysis(findings, use, use_flags, meters, spikes)

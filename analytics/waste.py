@@ -12,7 +12,6 @@ point's unit; :func:`with_impact` adds kgce, kgCO2 and CNY (:mod:`analytics.fact
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -308,10 +307,13 @@ def setpoint_violations(
         with np.errstate(invalid="ignore"):
             on = h > np.maximum(idle, 1e-9)
             # Ventilation alone: the plant's low use while it runs; well above it, the
-            # compressor works.
-            with warnings.catch_warnings():  # a plant that never runs has no fan level
-                warnings.simplefilter("ignore", RuntimeWarning)
-                fans = np.nanpercentile(np.where(on, h, np.nan), 10, axis=1)[:, None]
+            # compressor works. (A plant that never runs has no fan level.)
+            fans = np.array(
+                [
+                    np.percentile(use_k[on_k], 10) if on_k.any() else np.nan
+                    for use_k, on_k in zip(h, on, strict=True)
+                ]
+            )[:, None]
             compressor = on & (h > compressor_ratio * fans)
             # The weather in which a zone's temperature is the plant's doing.
             if rule == "overcooling":
@@ -333,11 +335,12 @@ def setpoint_violations(
             bad[k] = zone_bad[zones].any(axis=0)
         for row, a, b in _runs(bad, min_slots):
             zones = np.flatnonzero((zb == row) & zone_bad[:, a:b].any(axis=1))
-            temps = np.where(zone_bad[zones, a:b], t[zones, a:b], np.nan)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                kelvin = np.abs(np.nanmean(temps, axis=0) - limit)  # per slot, over the zones
-            kelvin = np.nan_to_num(kelvin)
+            breaking = zone_bad[zones, a:b]
+            temps = np.where(breaking, t[zones, a:b], np.nan)
+            # Per slot, the mean over the zones that break the rule (none: 0 K).
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(breaking, temps, 0.0).sum(axis=0) / breaking.sum(axis=0)
+            kelvin = np.nan_to_num(np.abs(mean - limit))
             waste = float(np.nansum(h[row, a:b] * np.minimum(per_degree * kelvin, 0.8)))
             score = float(np.mean(kelvin[kelvin > 0]) / margin_c) if np.any(kelvin > 0) else 0.0
             findings.append(
