@@ -269,7 +269,10 @@ def _convert(
     one_slot = np.maximum(step, 0.0)  # steps over one slot, for the profile and usual step
     one_slot.reshape(-1)[irregular] = np.nan
     expected = _profile(one_slot, slots_per_day, groups)
-    usual = _usual_step(one_slot)
+    # The usual step over one slot only: it differs from the first only in rows where a
+    # spike was left out or a step set right (a gap's steps are left out either way).
+    changed = np.unique(np.concatenate([spike, back, np.asarray(handled, dtype=np.intp)]) // n)
+    usual[changed] = _usual_step(one_slot[changed])
     del one_slot
     floor = 0.01 * expected.mean(axis=1, keepdims=True)  # no slot weighs nothing
     weight = expected + np.where(floor > 0, floor, 1.0)
