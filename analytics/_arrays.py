@@ -26,6 +26,19 @@ _SAMPLE = 1024
 _MARGIN = 64
 
 
+def nan_to_num(x: np.ndarray, nan: float = 0.0) -> np.ndarray:
+    """``numpy.nan_to_num(x, nan=nan)`` of float64 values as a new array (±inf become the
+    largest finite values), a few times faster where the non-finite values are rare."""
+    out = np.array(x, dtype=np.float64)
+    flat = out.reshape(-1)
+    bad = np.flatnonzero(~np.isfinite(flat))
+    if len(bad):
+        big = np.finfo(np.float64).max
+        v = flat[bad]
+        flat[bad] = np.where(np.isnan(v), nan, np.where(v > 0, big, -big))
+    return out
+
+
 def run_all(jobs: list[Callable[[], T]], threads: int = THREADS) -> list[T]:
     """Results of the independent ``jobs``, in their order, run ``threads`` at a time (in
     that order); an exception in a job is raised here."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics import calendar
-from analytics._arrays import grouped_nanmedian, nanmedian
+from analytics._arrays import grouped_nanmedian, nan_to_num, nanmedian
 from analytics.waste import Finding, _runs
 
 #: Temperature knots, °C (CalTRACK's 30, 45, 55, 65, 75, 90 °F).
@@ -199,7 +199,7 @@ def _fit_block(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p = u.shape[0]
     k = len(knots) + 1
-    basis = temperature_basis(np.nan_to_num(t), knots)  # (p, n, k)
+    basis = temperature_basis(nan_to_num(t), knots)  # (p, n, k)
     occ_slot = np.take(occ, tw, axis=1)[..., None]  # (p, n, 1); take: faster than [:, tw]
     # Features: the basis on unoccupied slots, then on occupied ones.
     x = np.empty(basis.shape[:2] + (2 * k,))
@@ -209,7 +209,7 @@ def _fit_block(
     for pass_ in range(1 + robust_passes):
         # A time of week is occupied or not: the means of its features are the basis's
         # in one half and zero in the other.
-        means = np.nan_to_num(_tow_means(basis, valid, tw))  # (p, 168, k)
+        means = nan_to_num(_tow_means(basis, valid, tw))  # (p, 168, k)
         xm = np.concatenate(
             [np.where(occ[..., None], 0.0, means), np.where(occ[..., None], means, 0.0)], axis=2
         )

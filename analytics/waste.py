@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from analytics import calendar
-from analytics._arrays import median_of, nanmedian, runs
+from analytics._arrays import median_of, nan_to_num, nanmedian, runs
 from analytics.factors import Factors
 
 COOLING_MIN_C = 26.0
@@ -198,7 +198,7 @@ def off_hours_excess(
         relative = np.where(usual_off > 0, np.abs(resid_off) / usual_off, np.nan)
     del resid_off, usual_off
     rel_scale = np.nan_to_num(1.4826 * nanmedian(relative, axis=1))[:, None]
-    threshold = np.maximum(threshold, n_sigmas * rel_scale * np.nan_to_num(np.abs(usual)))
+    threshold = np.maximum(threshold, n_sigmas * rel_scale * nan_to_num(np.abs(usual)))
     with np.errstate(invalid="ignore"):
         high = off[None, :] & (resid > threshold)
     findings = []
@@ -291,7 +291,7 @@ def setpoint_violations(
     nb, n = out.shape
     slots_per_day = max(1, min(n, int(round(24 / max(np.diff(hours)[0], 1e-9)))))
     daily = uniform_filter1d(
-        np.nan_to_num(out, nan=15.0),
+        nan_to_num(out, nan=15.0),
         slots_per_day,
         axis=1,
         origin=(slots_per_day - 1) // 2,
