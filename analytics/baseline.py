@@ -93,12 +93,27 @@ class TowtModel:
     def predict(self, temp: np.ndarray, tow: np.ndarray) -> np.ndarray:
         """Use per slot, shape (points, slots), for outdoor ``temp`` (points, slots) °C and
         time-of-week indices ``tow`` (slots,)."""
-        basis = temperature_basis(temp, self.knots)  # (p, n, k)
-        occ = np.take_along_axis(
-            self.occupied, np.broadcast_to(tow, (self.tow.shape[0], len(tow))), axis=1
-        )
-        slopes = np.where(occ[..., None], self.slopes[:, None, 1, :], self.slopes[:, None, 0, :])
-        return self.tow[:, tow] + np.einsum("pnk,pnk->pn", basis, slopes)
+        tw = np.asarray(tow)
+        p, n, k = self.tow.shape[0], len(tw), len(self.knots) + 1
+        t = np.broadcast_to(np.asarray(temp, dtype=np.float64), (p, n))
+        out = np.empty((p, n))
+        block = _block(n, 2 * k)  # points at a time: their (points, n, k) arrays stay small
+        for s in range(0, p, block):
+            part = slice(s, s + block)
+            basis = temperature_basis(t[part], self.knots)
+            occ = np.take(self.occupied[part], tw, axis=1)
+            slopes = np.where(
+                occ[..., None], self.slopes[part, None, 1, :], self.slopes[part, None, 0, :]
+            )
+            out[part] = np.take(self.tow[part], tw, axis=1) + np.einsum(
+                "pnk,pnk->pn", basis, slopes
+            )
+        return out
+
+
+def _block(n: int, width: int) -> int:
+    """Points at a time whose (points, n, width) float64 arrays hold about 2**20 values."""
+    return max(1, 2**20 // max(1, n * width))
 
 
 def _tow_means(x: np.ndarray, valid: np.ndarray, tow: np.ndarray) -> np.ndarray:
@@ -179,7 +194,7 @@ def fit_towt(
     sigma = np.empty(p)
     # The features are (points, slots, 2k): fit in blocks of points that keep them in the
     # CPU cache (a few MB) and bound the memory.
-    block = max(1, int(2**20 // max(1, n * 2 * k)))
+    block = _block(n, 2 * k)
     for s in range(0, p, block):
         part = slice(s, min(p, s + block))
         tow_coef[part], slopes[part], sigma[part] = _fit_block(
