@@ -91,16 +91,33 @@ def profile(
     """
     v = np.asarray(values, dtype=np.float64)
     p, n = v.shape
+    table = _day_table(v, slot_of_day, group, fallback, min_days)
+    if table is not None:
+        return _on_grid(*table, n)
+    sod = np.asarray(slot_of_day)
+    out = np.full((p, n), np.nan)  # not whole days from midnight
+    for g in np.unique(group):
+        for s in np.unique(sod):
+            cols = np.flatnonzero((group == g) & (sod == s))
+            out[:, cols] = nanmedian(v[:, cols], axis=1)[:, None]
+    return out
+
+
+def _day_table(
+    v: np.ndarray,
+    slot_of_day: np.ndarray,
+    group: np.ndarray,
+    fallback: np.ndarray | None,
+    min_days: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`profile` as a table when the slots are whole days from midnight: the medians,
+    shape (points, groups, slots of a day), and the table row of each day; else None."""
+    p, n = v.shape
     sod = np.asarray(slot_of_day)
     per_day = int(sod.max(initial=0)) + 1
     days = -(-n // per_day)
-    if not np.array_equal(sod, np.arange(n) % per_day):  # not whole days from midnight
-        out = np.full((p, n), np.nan)
-        for g in np.unique(group):
-            for s in np.unique(sod):
-                cols = np.flatnonzero((group == g) & (sod == s))
-                out[:, cols] = nanmedian(v[:, cols], axis=1)[:, None]
-        return out
+    if not np.array_equal(sod, np.arange(n) % per_day):
+        return None
     if n == days * per_day:
         by_day = v.reshape(p, days, per_day)
     else:
@@ -109,15 +126,37 @@ def profile(
         by_day = by_day.reshape(p, days, per_day)
     day_group = np.asarray(group)[::per_day]
     day_fallback = day_group if fallback is None else np.asarray(fallback)[::per_day]
-    out = np.empty((p, days, per_day))
-    for g in np.unique(day_group):
+    labels, day_row = np.unique(day_group, return_inverse=True)
+    table = np.empty((p, len(labels), per_day))
+    for k, g in enumerate(labels):
         members = day_group == g
         pool = members
         if members.sum() < min_days and fallback is not None:
             pool = day_fallback == day_fallback[members][0]
-        med = nanmedian(np.take(by_day, np.flatnonzero(pool), axis=1), axis=1)
-        out[:, members] = med[:, None, :]
-    return out.reshape(p, -1)[:, :n]
+        table[:, k] = nanmedian(np.take(by_day, np.flatnonzero(pool), axis=1), axis=1)
+    return table, day_row
+
+
+def _on_grid(table: np.ndarray, day_row: np.ndarray, n: int) -> np.ndarray:
+    """A (points, groups, slots of a day) table on the grid of ``n`` slots, day by day."""
+    return np.take(table, day_row, axis=1).reshape(len(table), -1)[:, :n]
+
+
+def _median_of_cells(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of each row of ``values`` (rows, cells), each cell counted ``counts`` (cells,)
+    times and NaN left out: the value :func:`nanmedian` gives on the grid the cells fill."""
+    order = np.argsort(values, axis=1, kind="stable")  # NaN last
+    v = np.take_along_axis(values, order, axis=1)
+    cum = np.cumsum(np.where(np.isnan(v), 0, counts[order]), axis=1)
+    total = cum[:, -1]
+    rows = np.arange(len(v))
+    low = v[
+        rows, np.count_nonzero(cum <= ((total - 1) // 2)[:, None], axis=1).clip(max=v.shape[1] - 1)
+    ]
+    high = v[rows, np.count_nonzero(cum <= (total // 2)[:, None], axis=1).clip(max=v.shape[1] - 1)]
+    out = np.where(total % 2 == 1, high, (low + high) / 2)
+    out[total == 0] = np.nan
+    return out
 
 
 def off_hours_excess(
@@ -179,15 +218,25 @@ def off_hours_excess(
     regimes = worked_day.astype(int) if groups is None else np.asarray(groups)
     # A short regime of off-days borrows all off-days: an empty building is empty in term
     # and in vacation alike (working days are not pooled: term and vacation differ).
-    usual = profile(
-        u, slot_of_day, regimes, fallback=np.where(worked_day, regimes - regimes.min() + 1, 0)
-    )
-    resid = u - usual
+    fallback = np.where(worked_day, regimes - regimes.min() + 1, 0)
+    table = _day_table(u, slot_of_day, regimes, fallback, 4)
     off = ~work
+    if table is None:
+        usual = profile(u, slot_of_day, regimes, fallback=fallback)
+        level = nanmedian(usual[:, off], axis=1)
+        working = nanmedian(usual[:, work], axis=1)
+    else:
+        # The profile's levels over the off-hours and the working slots from its table, each
+        # cell counted as often as it fills those slots.
+        med, day_row = table
+        usual = _on_grid(med, day_row, u.shape[1])
+        cells = med.reshape(len(u), -1)
+        cell = (day_row[:, None] * med.shape[2] + np.arange(med.shape[2])).ravel()[: u.shape[1]]
+        level = _median_of_cells(cells, np.bincount(cell[off], minlength=cells.shape[1]))
+        working = _median_of_cells(cells, np.bincount(cell[work], minlength=cells.shape[1]))
+    resid = u - usual
     resid_off, usual_off = resid[:, off], usual[:, off]  # the off-hours slots, side by side
     scale = 1.4826 * nanmedian(np.abs(resid_off), axis=1)
-    level = nanmedian(usual_off, axis=1)
-    working = nanmedian(usual[:, work], axis=1)
     threshold = np.maximum(n_sigmas * scale, min_share * np.abs(level))
     threshold = np.maximum(threshold, np.nan_to_num(min_share_of_work * np.abs(working)))
     threshold = np.maximum(threshold, np.broadcast_to(np.asarray(min_excess, float), level.shape))
@@ -198,7 +247,11 @@ def off_hours_excess(
         relative = np.where(usual_off > 0, np.abs(resid_off) / usual_off, np.nan)
     del resid_off, usual_off
     rel_scale = np.nan_to_num(1.4826 * nanmedian(relative, axis=1))[:, None]
-    threshold = np.maximum(threshold, n_sigmas * rel_scale * nan_to_num(np.abs(usual)))
+    if table is None:
+        threshold = np.maximum(threshold, n_sigmas * rel_scale * nan_to_num(np.abs(usual)))
+    else:  # the same on the table, then on the grid
+        per_cell = (n_sigmas * rel_scale)[:, :, None] * nan_to_num(np.abs(med))
+        threshold = _on_grid(np.maximum(threshold[:, :, None], per_cell), day_row, u.shape[1])
     with np.errstate(invalid="ignore"):
         high = off[None, :] & (resid > threshold)
     findings = []
