@@ -252,6 +252,7 @@ def _convert(
     with np.errstate(invalid="ignore"):
         back = np.flatnonzero(step < 0)
     back = back[~np.isin(back, handled)]
+    counted = back[:0]  # steps set right that now count forward
     if len(back):
         row = back // n
         now, was, wrap = rf[back], _reading(rf, _neighbour(back, first, end, n, -1)), roll[row]
@@ -264,14 +265,16 @@ def _convert(
         ff[back[wraps]] |= F.ROLLOVER
         ff[back[jitter]] |= F.NEGATIVE
         ff[back[reset]] |= F.RESET
+        counted = back[~jitter]
 
     # 5. Stuck registers: a long run of zero steps, then a catch-up jump.
     one_slot = np.maximum(step, 0.0)  # steps over one slot, for the profile and usual step
     one_slot.reshape(-1)[irregular] = np.nan
     expected = _profile(one_slot, slots_per_day, groups)
     # The usual step over one slot only: it differs from the first only in rows where a
-    # spike was left out or a step set right (a gap's steps are left out either way).
-    changed = np.unique(np.concatenate([spike, back, np.asarray(handled, dtype=np.intp)]) // n)
+    # spike was left out or a step set right to count forward (a gap's steps are left out
+    # either way, and jitter counts as no step either way).
+    changed = np.unique(np.concatenate([spike, counted, np.asarray(handled, dtype=np.intp)]) // n)
     usual[changed] = _usual_step(one_slot[changed])
     del one_slot
     floor = 0.01 * expected.mean(axis=1, keepdims=True)  # no slot weighs nothing
