@@ -61,8 +61,8 @@ def temperature_basis(temp: np.ndarray, knots: tuple[float, ...] = KNOTS_C) -> n
     k = np.asarray(knots, dtype=np.float64)
     out = np.empty(t.shape + (len(k) + 1,))
     out[..., 0] = np.minimum(t, k[0])
-    # The bands between knots at once: T - knot, between 0 and the band's width.
-    np.clip(t[..., None] - k[:-1], 0.0, np.diff(k), out=out[..., 1:-1])
+    for i in range(1, len(k)):
+        out[..., i] = np.clip(t - k[i - 1], 0.0, k[i] - k[i - 1])
     out[..., -1] = np.maximum(t - k[-1], 0.0)
     return out
 
