@@ -62,19 +62,6 @@ def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, cols - 1, cols - 1 + (ends - starts)
 
 
-def _middle(x: np.ndarray, count: int) -> np.ndarray:
-    """Medians of the lanes (last axis) of ``x``, each with ``count`` values and then only
-    +inf, which it reorders: one ``partition`` at the upper middle, and for an even count
-    the largest value below it (``partition`` with both middle positions is several times
-    slower)."""
-    hi = count // 2
-    x.partition(hi, axis=-1)
-    high = x[..., hi]
-    if count % 2:
-        return high
-    return (x[..., :hi].max(axis=-1) + high) / 2
-
-
 def median_of(values: np.ndarray) -> float:
     """Median of a 1-D float64 array that holds no NaN, which it may reorder (NaN if empty);
     the same value as ``numpy.median``.
@@ -85,27 +72,29 @@ def median_of(values: np.ndarray) -> float:
     among those few. When the bounds miss the middle, the whole array is partitioned.
     """
     c = len(values)
-    if c < _NARROW:
-        return float(_middle(values, c)) if c else np.nan
-    hi = c // 2
-    # A sample spread over the array (a step prime to daily and weekly cycles), sorted.
-    sample = np.sort(values[(np.arange(_SAMPLE) * 7919) % c])
-    at = hi * _SAMPLE // c
-    lo_bound, hi_bound = sample[max(0, at - _MARGIN)], sample[min(_SAMPLE - 1, at + _MARGIN)]
-    below = np.count_nonzero(values < lo_bound)
-    inside = values[(values >= lo_bound) & (values <= hi_bound)]
-    if below <= hi - 1 + c % 2 and hi - below < len(inside):  # the middle ones are inside
-        return float(_middle_at(inside, hi - below, c % 2 == 1))
-    return float(_middle(values, c))
+    if not c:
+        return np.nan
+    hi, odd = c // 2, c % 2 == 1
+    if c >= _NARROW:
+        # A sample spread over the array (a step prime to daily and weekly cycles), sorted.
+        sample = np.sort(values[(np.arange(_SAMPLE) * 7919) % c])
+        at = hi * _SAMPLE // c
+        low, high = sample[max(0, at - _MARGIN)], sample[min(_SAMPLE - 1, at + _MARGIN)]
+        below = np.count_nonzero(values < low)
+        inside = values[(values >= low) & (values <= high)]
+        if below <= hi - 1 + odd and hi - below < len(inside):  # the middle ones are inside
+            return _middle(inside, hi - below, odd)
+    return _middle(values, hi, odd)
 
 
-def _middle_at(x: np.ndarray, hi: int, odd: bool) -> float:
-    """The value of rank ``hi`` in ``x``, or for ``odd`` False the mean of it and the one of
-    rank ``hi - 1`` (as :func:`_middle`)."""
+def _middle(x: np.ndarray, hi: int, odd: bool) -> float:
+    """The value of rank ``hi`` in ``x`` (1-D, reordered), or unless ``odd`` the mean of it
+    and the one of rank ``hi - 1``: one ``partition`` and the largest value below it
+    (``partition`` at both middle positions is several times slower)."""
     x.partition(hi)
     if odd:
-        return x[hi]
-    return (x[:hi].max() + x[hi]) / 2
+        return float(x[hi])
+    return float((x[:hi].max() + x[hi]) / 2)
 
 
 def nanmedian(a: np.ndarray, axis: int, *, overwrite_input: bool = False) -> np.ndarray:
@@ -113,7 +102,8 @@ def nanmedian(a: np.ndarray, axis: int, *, overwrite_input: bool = False) -> np.
     NaN), and the same values bit for bit.
 
     For float64 input it selects the middle values with ``partition`` instead of numpy's
-    masked-array path for short axes (below 600 values), many times slower. Short lanes
+    masked-array path for short axes (below 600 values), many times slower (other input
+    goes to numpy, its warnings silenced: not thread-safe). Short lanes
     share one ``partition`` at the middle of the axis: in a lane with ``c`` values, its
     missing ones become -inf and +inf in the numbers that put the lane's own middle values
     there (``m // 2 - c // 2`` of them -inf for an axis of ``m``). Long lanes go one by

@@ -154,7 +154,8 @@ def _median_of_cells(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
         rows, np.count_nonzero(cum <= ((total - 1) // 2)[:, None], axis=1).clip(max=v.shape[1] - 1)
     ]
     high = v[rows, np.count_nonzero(cum <= (total // 2)[:, None], axis=1).clip(max=v.shape[1] - 1)]
-    out = np.where(total % 2 == 1, high, (low + high) / 2)
+    with np.errstate(invalid="ignore"):  # (-inf + inf)
+        out = np.where(total % 2 == 1, high, (low + high) / 2)
     out[total == 0] = np.nan
     return out
 
