@@ -174,8 +174,10 @@ def analyze(
     kinds = np.asarray(layout.building_kind)[bld]
     # The checks are independent of each other: jobs that run two at a time (numpy releases
     # the GIL), the longest first. Each returns its findings with the grid rows of their
-    # points; a rule's findings come from one job, so the final sort fixes their order.
-    jobs: list[Callable[[], list[tuple[list[waste.Finding], np.ndarray]]]] = []
+    # points; a point's findings of one rule come from one job, so the final sort fixes
+    # their order whatever the jobs' order.
+    waste_jobs: list[Callable[[], list[tuple[list[waste.Finding], np.ndarray]]]] = []
+    anomaly_jobs: list[Callable[[], list[tuple[list[waste.Finding], np.ndarray]]]] = []
 
     if "waste" in tiers:
         worked = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
@@ -211,7 +213,7 @@ def analyze(
             )
             return [(found, rows)]
 
-        jobs.append(setpoints)
+        waste_jobs.append(setpoints)
         for role, rule, unit in (*OFF_HOURS, NIGHT_FLOW):
             for kind in np.unique(kinds):  # schools: term and vacation apart
                 if rule == "hvac_out_of_hours" and kind == "hospital":
@@ -219,7 +221,7 @@ def analyze(
                 rows = np.flatnonzero((roles == role) & (kinds == kind))
                 if len(rows):
                     groups = worked.astype(int) + (2 * vacation if kind == "school" else 0)
-                    jobs.append(functools.partial(off_hours, rows, rule, unit, groups))
+                    waste_jobs.append(functools.partial(off_hours, rows, rule, unit, groups))
 
     if "anomaly" in tiers:
         power = np.flatnonzero(roles == "power")
@@ -257,9 +259,10 @@ def analyze(
                 out.append((shifts, daily_rows))
             return out
 
-        jobs[1:1] = [towt, power_spikes]
-        jobs.append(level_shifts)
+        anomaly_jobs += [towt, power_spikes, level_shifts]
 
+    # Longest first: setpoints (with their TOWT waste), TOWT residuals, power spikes.
+    jobs = waste_jobs[:1] + anomaly_jobs[:2] + waste_jobs[1:] + anomaly_jobs[2:]
     findings: list[waste.Finding] = []
     for found, rows in (pair for result in run_all(jobs) for pair in result):
         for f in found:
