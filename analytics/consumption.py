@@ -12,7 +12,8 @@ The usual case, a reading in every slot and a register that counts forward, is a
 of neighbouring readings over the whole grid. Everything else is rare (a gap in a thousand
 slots, a backward step in a hundred thousand), so it is found once and handled on lists of
 those slots only: runs of missing readings as ``(first, end)`` flat indices into the grid.
-Meters go through in blocks of :data:`BLOCK_ROWS` rows, which bounds the temporaries.
+Meters go through in blocks of :data:`BLOCK_ROWS` rows, which bounds the temporaries, two
+blocks at a time (:data:`analytics._arrays.THREADS`; the results do not depend on either).
 """
 
 from __future__ import annotations
