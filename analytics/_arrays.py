@@ -39,9 +39,11 @@ def nan_to_num(x: np.ndarray, nan: float = 0.0) -> np.ndarray:
     return out
 
 
-def run_all(jobs: list[Callable[[], T]], threads: int = THREADS) -> list[T]:
+def run_all(jobs: list[Callable[[], T]], threads: int | None = None) -> list[T]:
     """Results of the independent ``jobs``, in their order, run ``threads`` at a time (in
-    that order); an exception in a job is raised here."""
+    that order; default :data:`THREADS`, read at each call: set it to 1 to profile in one
+    thread); an exception in a job is raised here."""
+    threads = THREADS if threads is None else threads
     if threads < 2 or len(jobs) < 2:
         return [job() for job in jobs]
     with ThreadPoolExecutor(threads) as pool:

@@ -147,7 +147,7 @@ def test_consumption_does_not_depend_on_blocks_or_threads(
     kw = {"replacements": events, "slots_per_day": 96, "resolution": 0.01}
     a, fa = consumption.from_registers(reg, **kw)
     monkeypatch.setattr(consumption, "BLOCK_ROWS", 4)
-    monkeypatch.setattr(_arrays.run_all, "__defaults__", (1,))
+    monkeypatch.setattr(_arrays, "THREADS", 1)
     b, fb = consumption.from_registers(reg, **kw)
     assert np.array_equal(a, b, equal_nan=True) and np.array_equal(fa, fb)
     # Meter rows picked out of a grid in any order (``rows``): the same.
