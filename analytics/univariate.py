@@ -301,7 +301,7 @@ def novel(
         if np.array_equal(new, flags):
             break
         flags = new
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # over: inf is meant
         # A past of zeros (a constant series) makes any change infinitely new.
         ratio = np.where(judged, np.where(bar > 0, s / bar, np.where(s > 0, np.inf, 0.0)), 0.0)
     return flags, ratio
@@ -416,7 +416,7 @@ def level_shifts(
     jump = np.full((s, n), np.nan)
     if n > w:
         jump[:, w:] = med[:, w:] - med[:, :-w]
-    score = np.abs(jump)
+    score = np.where(np.isnan(x), np.nan, np.abs(jump))  # a missing sample is never flagged
     se = np.sqrt(2.0) * 1.2533 * _robust_sigma_steps(x) / np.sqrt(w)
     with np.errstate(invalid="ignore"):
         clear = score > n_sigmas * se

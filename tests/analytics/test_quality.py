@@ -35,7 +35,8 @@ def test_simulated_power_spikes_are_found_and_nothing_else() -> None:
     hnp.arrays(
         np.float64,
         st.tuples(st.integers(1, 5), st.integers(1, 50)),
-        elements=st.floats(-1e3, 1e3) | st.just(np.nan),
+        # No subnormal magnitudes: scaled by k they would round to zero (or lose digits).
+        elements=st.just(0.0) | st.floats(1e-6, 1e3) | st.floats(-1e3, -1e-6) | st.just(np.nan),
     ),
     st.floats(0.01, 100.0),
 )
