@@ -291,7 +291,9 @@ def baseline_residuals(
     m = model if model is not None else fit_towt(u, temp, tow)
     expected = m.predict(np.broadcast_to(temp, u.shape), np.asarray(tow))
     resid = u - expected
-    level = np.nanmean(np.abs(expected), axis=1)
+    known = ~np.isnan(expected)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a row with no prediction: NaN
+        level = np.where(known, np.abs(expected), 0.0).sum(axis=1) / known.sum(axis=1)
     threshold = np.maximum(n_sigmas * m.sigma, min_relative * level)
     threshold = np.maximum(np.nan_to_num(threshold, nan=np.inf), 1e-12)[:, None]
     with np.errstate(invalid="ignore"):

@@ -32,6 +32,8 @@ NIGHT_FLOW = ("water", "night_flow", "m3")
 #: TOWT residuals judge the last days of the window against a model of the days before.
 TOWT_JUDGE_DAYS = 7
 TOWT_MIN_FIT_DAYS = 28
+#: Fewest days of a day regime with a profile of its own (a median over them).
+MIN_REGIME_DAYS = 4
 #: Days a plant's TOWT baseline needs, besides those of its setpoint findings.
 SETPOINT_MIN_FIT_DAYS = 14
 #: Rules that explain a baseline residual at the same time in the same building.
@@ -155,9 +157,15 @@ def analyze(
     slots_per_day = 86_400 // step_s
     first_slots = days[::slots_per_day]
     # Day regimes of the meters' usual profiles (school vacations apart: harmless elsewhere).
+    # A regime of a few days (a term weekend before the vacation) has no usual day: it joins
+    # the same kind of day on the other side of the vacation boundary.
     regimes = calendar.is_workday(first_slots).astype(int) + 2 * calendar.school_vacation(
         first_slots
     )
+    count = np.bincount(regimes, minlength=4)
+    for g in np.flatnonzero((count > 0) & (count < MIN_REGIME_DAYS)):
+        if count[g ^ 2] >= count[g]:
+            regimes = np.where(regimes == g, g ^ 2, regimes)
     use, use_flags = from_registers(
         reg,
         rows=meters,

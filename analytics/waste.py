@@ -255,12 +255,25 @@ def off_hours_excess(
         threshold = _on_grid(np.maximum(threshold[:, :, None], per_cell), day_row, u.shape[1])
     with np.errstate(invalid="ignore"):
         high = off[None, :] & (resid > threshold)
+        # The waste of a run reaches as far as the excess stays above one noise unit: a
+        # light left on at 18:00 adds little while the building is still busy, yet adds.
+        low = off[None, :] & (resid > threshold / n_sigmas)
+    low_rows, low_starts, low_ends = runs(low)
+    low_key = low_rows * (u.shape[1] + 1) + low_starts
     findings = []
+    taken: set[int] = set()
     for row, a, b in _runs(high, min_slots):
-        # In a run, every slot is known and above the threshold (> 0): no NaN to skip.
+        # The run of ``low`` that holds this one (``high`` implies ``low``).
+        k = int(np.searchsorted(low_key, row * (u.shape[1] + 1) + a, side="right")) - 1
+        if k in taken:
+            continue  # two runs above the threshold within one excess: one finding
+        taken.add(k)
+        a, b = int(low_starts[k]), int(low_ends[k])
+        # In a run, every slot is known and above the noise (> 0): no NaN to skip.
         excess = resid[row, a:b]
         waste = float(excess.sum())
-        score = median_of(excess / threshold[row, a:b])
+        above = high[row, a:b]
+        score = median_of(excess[above] / threshold[row, a:b][above])
         findings.append(
             Finding(
                 row,
