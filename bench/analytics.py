@@ -395,7 +395,18 @@ def pd_off_hours(
     rel_scale = np.nan_to_num(1.4826 * relative.median())
     threshold = np.maximum(threshold, n_sigmas * rel_scale * usual.abs().fillna(0.0))
     high = off & (resid > threshold)
-    return [(rule, a, b, float(resid.iloc[a:b].clip(lower=0).sum())) for a, b in pd_runs(high, 8)]
+    # Each run's waste reaches as far as the excess stays above one noise unit.
+    low = off & (resid > threshold / n_sigmas)
+    spans = pd_runs(low, 1)
+    starts = [a for a, _ in spans]
+    out, taken = [], set()
+    for a, _ in pd_runs(high, 8):
+        k = int(np.searchsorted(starts, a, side="right")) - 1
+        if k not in taken:
+            taken.add(k)
+            lo, hi = spans[k]
+            out.append((rule, lo, hi, float(resid.iloc[lo:hi].sum())))
+    return out
 
 
 def pd_setpoints(
@@ -617,6 +628,11 @@ def pandas_suite(x: Inputs, buildings: int) -> PandasResult:
     tow = weekday * 24 + hours.hour
 
     regime = (cal["worked"].astype(int) + 2 * cal["vacation"]).rename("regime")
+    # A regime of fewer than four days joins its kind of day across the vacation boundary.
+    days = regime.value_counts() / SLOTS_PER_DAY
+    for g, d in days.items():
+        if d < 4 and days.get(g ^ 2, 0) >= d:
+            regime = regime.replace(g, g ^ 2)
     meters = np.flatnonzero(np.isin(role, list(suite.METER_ROLES)))
     meter_index = {int(m): k for k, m in enumerate(meters)}
     use: dict[int, pd.Series] = {}
