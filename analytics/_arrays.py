@@ -64,6 +64,17 @@ def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, cols - 1, cols - 1 + (ends - starts)
 
 
+def run_sums(flat: np.ndarray, first: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Sum of ``flat`` (1-D) over each of the runs ``[first, end)`` (indices, disjoint, in
+    order, none empty): one pass of additions, where a cumulative sum would cost several."""
+    if not len(first):
+        return np.zeros(0)
+    at = np.empty(2 * len(first), dtype=np.intp)
+    at[0::2], at[1::2] = first, end
+    # reduceat takes no index past the end: there, its last segment runs to the end anyway.
+    return np.add.reduceat(flat, at[:-1] if at[-1] == len(flat) else at)[0::2]
+
+
 def median_of(values: np.ndarray) -> float:
     """Median of a 1-D float64 array that holds no NaN, which it may reorder (NaN if empty);
     the same value as ``numpy.median``.

@@ -240,8 +240,6 @@ def _fit_block(
         beta = np.linalg.solve(a, b[..., None])[..., 0]  # (p, 2k)
         tow_coef = ym - np.matmul(xm, beta[..., None])[..., 0]
         rest = np.where(valid, u - np.matmul(x, beta[..., None])[..., 0], np.nan)
-        resid = rest - np.take(tow_coef, tw, axis=1)
-        sigma = 1.4826 * nanmedian(np.abs(resid - nanmedian(resid, axis=1)[:, None]), axis=1)
         if pass_ == robust_passes:
             break
         # Outliers against time-of-week *medians*: a fault inflates the means of its times
@@ -251,6 +249,8 @@ def _fit_block(
         spread = 1.4826 * nanmedian(np.abs(far), axis=1)
         with np.errstate(invalid="ignore"):
             valid = valid & ~(np.abs(far) > 4 * np.maximum(spread, 1e-12)[:, None])
+    resid = rest - np.take(tow_coef, tw, axis=1)
+    sigma = 1.4826 * nanmedian(np.abs(resid - nanmedian(resid, axis=1)[:, None]), axis=1)
     return tow_coef, beta.reshape(p, 2, k), sigma
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics import flags as F
-from analytics._arrays import median_of, nanmedian, run_all, runs
+from analytics._arrays import median_of, nanmedian, run_all, run_sums, runs
 
 #: Meters converted at a time: a block's temporaries are a few of its [rows × slots] arrays.
 BLOCK_ROWS = 32
@@ -295,19 +295,14 @@ def _convert(
     first, end = _merge(np.concatenate([first, stuck_first]), np.concatenate([end, stuck_end]), n)
 
     # 6. Spread each step over the slots since the previous reading, by the profile's weight:
-    #    over one slot, the step itself (as a share of the weight of its slot, for equal
-    #    rounding); over a run, the share of the reading after it.
-    cum = np.cumsum(weight, axis=1)
-    np.subtract(cum[:, 1:], cum[:, :-1], out=use[:, 1:])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        np.divide(step[:, 1:], use[:, 1:], out=use[:, 1:])
-    use[:, 1:] *= weight[:, 1:]
-    wf, cf = weight.reshape(-1), cum.reshape(-1)
+    #    over one slot, the step itself; over a run, the share of the reading after it.
+    use[:, 1:] = step[:, 1:]
+    wf = weight.reshape(-1)
     lead, tail = first % n == 0, end % n == 0  # no reading before the run / after it
     both = ~lead & ~tail
     after_run = end[both]
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = sf[after_run] / (cf[after_run] - cf[first[both] - 1])
+        share = sf[after_run] / run_sums(wf, first[both], after_run + 1)
     uf[after_run] = share * wf[after_run]
     slots, owner = _expand(first[both], after_run)
     uf[slots] = share[owner] * wf[slots]
@@ -435,8 +430,7 @@ def _stuck(
     row, first, end = row[keep], first[keep], end[keep]
     u = usual[row]
     rate = u if per_weight else np.ones(len(row))  # use per unit of weight
-    cum = np.cumsum(weight, axis=1)
-    missed = rate * (cum[row, end - 1] - np.where(first > 0, cum[row, first - 1], 0.0))
+    missed = rate * run_sums(weight.reshape(-1), row * n + first, row * n + end)
     # Still stuck at the end: the use it misses is not known yet.
     still = (end == n) & (not per_weight) & (missed >= 4 * u) & (end - first <= max_open)
     # The catch-up step beyond the slot's own use must make up for what the run missed,

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from analytics import calendar
-from analytics._arrays import median_of, nan_to_num, nanmedian, runs
+from analytics._arrays import median_of, nan_to_num, nanmedian, run_sums, runs
 from analytics.factors import Factors
 
 COOLING_MIN_C = 26.0
@@ -258,22 +258,30 @@ def off_hours_excess(
         # The waste of a run reaches as far as the excess stays above one noise unit: a
         # light left on at 18:00 adds little while the building is still busy, yet adds.
         low = off[None, :] & (resid > threshold / n_sigmas)
+    # The runs of ``low`` that hold a run of ``high`` long enough (``high`` implies ``low``);
+    # two runs above the threshold within one excess make one finding.
+    n = u.shape[1]
     low_rows, low_starts, low_ends = runs(low)
-    low_key = low_rows * (u.shape[1] + 1) + low_starts
+    high_rows, high_starts, high_ends = runs(high)
+    long = high_ends - high_starts >= min_slots
+    low_key = low_rows * (n + 1) + low_starts  # the order of the runs
+    high_key = high_rows[long] * (n + 1) + high_starts[long]
+    held = np.unique(np.searchsorted(low_key, high_key, side="right") - 1)
+    rows, starts, ends = low_rows[held], low_starts[held], low_ends[held]
+    first, end = rows * n + starts, rows * n + ends
+    length = ends - starts
+    # In a run, every slot is known and above the noise (> 0): no NaN to skip.
+    wastes = run_sums(resid.reshape(-1), first, end)
+    threshold = np.ascontiguousarray(np.broadcast_to(threshold, u.shape))
+    means = [
+        run_sums(np.ascontiguousarray(x).reshape(-1), first, end) / length
+        for x in (usual, u, threshold)
+    ]
     findings = []
-    taken: set[int] = set()
-    for row, a, b in _runs(high, min_slots):
-        # The run of ``low`` that holds this one (``high`` implies ``low``).
-        k = int(np.searchsorted(low_key, row * (u.shape[1] + 1) + a, side="right")) - 1
-        if k in taken:
-            continue  # two runs above the threshold within one excess: one finding
-        taken.add(k)
-        a, b = int(low_starts[k]), int(low_ends[k])
-        # In a run, every slot is known and above the noise (> 0): no NaN to skip.
-        excess = resid[row, a:b]
-        waste = float(excess.sum())
+    runs_ = zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True)
+    for i, (row, a, b) in enumerate(runs_):
         above = high[row, a:b]
-        score = median_of(excess[above] / threshold[row, a:b][above])
+        score = median_of(resid[row, a:b][above] / threshold[row, a:b][above])
         findings.append(
             Finding(
                 row,
@@ -282,12 +290,12 @@ def off_hours_excess(
                 b,
                 "high" if score > 5 else "medium" if score > 2 else "low",
                 score,
-                waste,
+                float(wastes[i]),
                 unit,
                 {
-                    "usual_per_slot": float(usual[row, a:b].mean()),
-                    "observed_per_slot": float(u[row, a:b].mean()),
-                    "threshold_per_slot": float(threshold[row, a:b].mean()),
+                    "usual_per_slot": float(means[0][i]),
+                    "observed_per_slot": float(means[1][i]),
+                    "threshold_per_slot": float(means[2][i]),
                 },
             )
         )
