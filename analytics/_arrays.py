@@ -94,6 +94,10 @@ def median_of(values: np.ndarray) -> float:
         at = hi * _SAMPLE // c
         low, high = sample[max(0, at - _MARGIN)], sample[min(_SAMPLE - 1, at + _MARGIN)]
         below = np.count_nonzero(values < low)
+        if low == high:  # tied values (a register's steps, an idle meter's zeros): count them
+            if below <= hi - 1 + odd and hi < below + np.count_nonzero(values == low):
+                return float(low)
+            return _middle(values, hi, odd)
         inside = values[(values >= low) & (values <= high)]
         if below <= hi - 1 + odd and hi - below < len(inside):  # the middle ones are inside
             return _middle(inside, hi - below, odd)
