@@ -102,11 +102,9 @@ class TowtModel:
             part = slice(s, s + block)
             basis = temperature_basis(t[part], self.knots)
             occ = np.take(self.occupied[part], tw, axis=1)
-            slopes = np.where(
-                occ[..., None], self.slopes[part, None, 1, :], self.slopes[part, None, 0, :]
-            )
-            out[part] = np.take(self.tow[part], tw, axis=1) + np.einsum(
-                "pnk,pnk->pn", basis, slopes
+            both = np.matmul(basis, self.slopes[part].transpose(0, 2, 1))  # (points, n, 2)
+            out[part] = np.take(self.tow[part], tw, axis=1) + np.where(
+                occ, both[..., 1], both[..., 0]
             )
         return out
 
@@ -215,31 +213,37 @@ def _fit_block(
     p = u.shape[0]
     k = len(knots) + 1
     basis = temperature_basis(nan_to_num(t), knots)  # (p, n, k)
-    occ_slot = np.take(occ, tw, axis=1)[..., None]  # (p, n, 1); take: faster than [:, tw]
-    # Features: the basis on unoccupied slots, then on occupied ones.
-    x = np.empty(basis.shape[:2] + (2 * k,))
-    np.multiply(basis, ~occ_slot, out=x[..., :k])
-    np.multiply(basis, occ_slot, out=x[..., k:])
+    occ_slot = np.take(occ, tw, axis=1)  # (p, n); take: faster than [:, tw]
+    # The features are the basis on unoccupied slots, then on occupied ones: never both in
+    # one slot, so the normal matrix is block-diagonal and each half is solved on its own
+    # slots (one matrix product of the basis per half, not of both halves side by side).
+    unoccupied = (~occ_slot).astype(np.float64)[..., None]
     valid = ~np.isnan(u) & ~np.isnan(t)
     for pass_ in range(1 + robust_passes):
-        # A time of week is occupied or not: the means of its features are the basis's
-        # in one half and zero in the other.
         means = nan_to_num(_tow_means(basis, valid, tw))  # (p, 168, k)
-        xm = np.concatenate(
-            [np.where(occ[..., None], 0.0, means), np.where(occ[..., None], means, 0.0)], axis=2
-        )
         ym = _tow_means(u, valid, tw)  # (p, 168)
-        xc = np.take(xm, tw, axis=1)
-        np.subtract(x, xc, out=xc)
-        xc[~valid] = 0.0
+        bc = np.take(means, tw, axis=1)
+        np.subtract(basis, bc, out=bc)
+        bc[~valid] = 0.0
         yc = np.where(valid, u - np.take(ym, tw, axis=1), 0.0)
-        a = np.matmul(xc.transpose(0, 2, 1), xc)
-        b = np.matmul(xc.transpose(0, 2, 1), yc[..., None])[..., 0]
-        scale = np.maximum(np.trace(a, axis1=1, axis2=2) / (2 * k), 1e-12)
-        a += (ridge * scale)[:, None, None] * np.eye(2 * k)
-        beta = np.linalg.solve(a, b[..., None])[..., 0]  # (p, 2k)
-        tow_coef = ym - np.matmul(xm, beta[..., None])[..., 0]
-        rest = np.where(valid, u - np.matmul(x, beta[..., None])[..., 0], np.nan)
+        a = np.empty((p, 2, k, k))
+        b = np.empty((p, 2, k, 1))
+        half = bc * unoccupied
+        for h in range(2):
+            if h:
+                np.subtract(bc, half, out=half)  # exactly the occupied slots' rows
+            a[:, h] = np.matmul(half.transpose(0, 2, 1), bc)
+            b[:, h] = np.matmul(half.transpose(0, 2, 1), yc[..., None])
+        del bc, yc, half
+        scale = np.maximum(np.trace(a, axis1=2, axis2=3).sum(axis=1) / (2 * k), 1e-12)
+        a += (ridge * scale)[:, None, None, None] * np.eye(k)
+        beta = np.linalg.solve(a, b)[..., 0]  # (p, 2, k)
+        # A time of week is occupied or not: its coefficient takes the slopes of its half.
+        tow_slopes = np.where(occ[..., None], beta[:, None, 1], beta[:, None, 0])
+        tow_coef = ym - np.einsum("pwk,pwk->pw", means, tow_slopes)
+        fitted = np.matmul(basis, beta.transpose(0, 2, 1))  # (p, n, 2)
+        rest = np.where(valid, u - np.where(occ_slot, fitted[..., 1], fitted[..., 0]), np.nan)
+        del fitted
         if pass_ == robust_passes:
             break
         # Outliers against time-of-week *medians*: a fault inflates the means of its times
@@ -251,7 +255,7 @@ def _fit_block(
             valid = valid & ~(np.abs(far) > 4 * np.maximum(spread, 1e-12)[:, None])
     resid = rest - np.take(tow_coef, tw, axis=1)
     sigma = 1.4826 * nanmedian(np.abs(resid - nanmedian(resid, axis=1)[:, None]), axis=1)
-    return tow_coef, beta.reshape(p, 2, k), sigma
+    return tow_coef, beta, sigma
 
 
 def baseline_residuals(
