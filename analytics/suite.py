@@ -36,6 +36,9 @@ TOWT_MIN_FIT_DAYS = 28
 MIN_REGIME_DAYS = 4
 #: Days a plant's TOWT baseline needs, besides those of its setpoint findings.
 SETPOINT_MIN_FIT_DAYS = 14
+#: Rows (or buildings) checked at a time: the checks' temporaries stay in the CPU cache
+#: instead of streaming whole-grid arrays through memory beside the other jobs.
+ROWS_AT_A_TIME = 8
 #: Rules that explain a baseline residual at the same time in the same building.
 EXPLAINING = frozenset({"after_hours", "hvac_out_of_hours", "overcooling", "overheating"})
 
@@ -235,8 +238,10 @@ def analyze(
         power = np.flatnonzero(roles == "power")
 
         def power_spikes() -> list[tuple[list[waste.Finding], np.ndarray]]:
-            values = inst[power]
-            spikes[power] = quality.hampel(values, min_relative=0.05) & quality.isolated(values)
+            for start in range(0, len(power), ROWS_AT_A_TIME):
+                rows = power[start : start + ROWS_AT_A_TIME]
+                values = inst[rows]
+                spikes[rows] = quality.hampel(values, min_relative=0.05) & quality.isolated(values)
             return []
 
         def towt() -> list[tuple[list[waste.Finding], np.ndarray]]:
@@ -304,26 +309,30 @@ def _setpoints(
     hvac_of = _first_of(roles, bld, "01B")
     outdoor_of = _first_of(roles, bld, "outdoor")
     heat_of = _first_of(roles, bld, "heat")
-    keys = sorted(b for b in hvac_of if b in outdoor_of)
-    zones = np.array(
-        [z for z in np.flatnonzero(roles == "indoor") if int(bld[z]) in keys], dtype=np.int64
-    )
-    if not len(zones):
-        return [], zones
-    cooling_rows = [hvac_of[b] for b in keys]
-    heating_rows = [heat_of.get(b, hvac_of[b]) for b in keys]
-    found = waste.setpoint_violations(
-        inst[zones],
-        np.searchsorted(keys, bld[zones]),
-        measured(np.array(cooling_rows)),
-        measured(np.array(heating_rows)),
-        inst[[outdoor_of[b] for b in keys]],
-        hours,
-    )
-    for f in found:
-        f.point = (cooling_rows if f.rule == "overcooling" else heating_rows)[f.point]
-        f.evidence["zones"] = [int(zones[z]) for z in f.evidence["zones"]]
-    return found, np.arange(len(roles))
+    every = sorted(b for b in hvac_of if b in outdoor_of)
+    indoor = np.flatnonzero(roles == "indoor")
+    found_all: list[waste.Finding] = []
+    # A few buildings at a time: their arrays stay in the CPU cache.
+    for at in range(0, len(every), ROWS_AT_A_TIME):
+        keys = every[at : at + ROWS_AT_A_TIME]
+        zones = indoor[np.isin(bld[indoor], keys)]
+        if not len(zones):
+            continue
+        cooling_rows = [hvac_of[b] for b in keys]
+        heating_rows = [heat_of.get(b, hvac_of[b]) for b in keys]
+        found = waste.setpoint_violations(
+            inst[zones],
+            np.searchsorted(keys, bld[zones]),
+            measured(np.array(cooling_rows)),
+            measured(np.array(heating_rows)),
+            inst[[outdoor_of[b] for b in keys]],
+            hours,
+        )
+        for f in found:
+            f.point = (cooling_rows if f.rule == "overcooling" else heating_rows)[f.point]
+            f.evidence["zones"] = [int(zones[z]) for z in f.evidence["zones"]]
+        found_all += found
+    return found_all, np.arange(len(roles))
 
 
 def _imbalance(
