@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,7 +197,9 @@ def _convert(
     # 1. Spikes: a reading whose removal makes its neighbours consistent again, by far more
     #    than the meter's usual step (a small excursion is more likely a reset). It steps
     #    back from one neighbour at least: it is next to a backward step or a gap.
-    usual = _usual_step(step)
+    # The usual step (the median of a row's positive steps) costs a pass over the row: it is
+    # found only for the rows that need it, here and for stuck runs below.
+    usual, known = np.full(p, np.nan), np.zeros(p, dtype=bool)
     first, end = _runs_of(gap, n)
     with np.errstate(invalid="ignore"):
         back = np.flatnonzero(step < 0)
@@ -211,6 +213,8 @@ def _convert(
     with np.errstate(invalid="ignore"):
         bridged = after - before >= -tol[row]
         excursion = np.maximum(rf[near] - after, before - rf[near])
+        candidate = np.unique(row[bridged & (excursion > tol[row])])
+        usual[candidate], known[candidate] = _usual_step(step[candidate]), True
         broken = (excursion > tol[row]) & (excursion > 10 * np.nan_to_num(usual)[row])
     spike = near[bridged & broken & ~np.isin(near, replaced) & ~np.isin(after_at, replaced)]
     ff[spike] |= F.SPIKE
@@ -276,15 +280,21 @@ def _convert(
     # spike was left out or a step set right to count forward (a gap's steps are left out
     # either way, and jitter counts as no step either way).
     changed = np.unique(np.concatenate([spike, counted, np.asarray(handled, dtype=np.intp)]) // n)
-    usual[changed] = _usual_step(one_slot[changed])
-    del one_slot
+    known[changed] = False
+
+    def usual_of(rows: np.ndarray) -> np.ndarray:
+        need = np.unique(rows[~known[rows]])
+        usual[need] = _usual_step(one_slot[need])
+        known[need] = True
+        return usual[rows]
+
     floor = 0.01 * expected.mean(axis=1, keepdims=True)  # no slot weighs nothing
     weight = expected + np.where(floor > 0, floor, 1.0)
     stuck_first, stuck_end, closed = _stuck(
         step,
         irregular,
         expected,
-        usual,
+        usual_of,
         stuck_slots,
         per_weight=slots_per_day is None,
         max_open=slots_per_day or 96,
@@ -405,7 +415,7 @@ def _stuck(
     step: np.ndarray,
     irregular: np.ndarray,
     weight: np.ndarray,
-    usual: np.ndarray,
+    usual_of: Callable[[np.ndarray], np.ndarray],
     min_run: int,
     *,
     per_weight: bool,
@@ -419,7 +429,8 @@ def _stuck(
     the usual step. A run still going at the end of the grid, for at most ``max_open``
     slots (a day: longer, a season or a shutdown may have ended the use), is stuck when the
     profile says it missed four usual steps (without a profile nothing says use was
-    expected); its use is unknown (NaN) until the register catches up."""
+    expected); its use is unknown (NaN) until the register catches up. ``usual_of(rows)``
+    gives the usual step of each of the rows (asked only for rows with such runs)."""
     p, n = step.shape
     with np.errstate(invalid="ignore"):
         zero = step == 0
@@ -428,7 +439,7 @@ def _stuck(
     del zero
     keep = end - first >= min_run
     row, first, end = row[keep], first[keep], end[keep]
-    u = usual[row]
+    u = usual_of(row)
     rate = u if per_weight else np.ones(len(row))  # use per unit of weight
     missed = rate * run_sums(weight.reshape(-1), row * n + first, row * n + end)
     # Still stuck at the end: the use it misses is not known yet.
