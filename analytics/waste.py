@@ -302,6 +302,22 @@ def off_hours_excess(
     return findings
 
 
+def _plant_levels(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Half the median use of each plant (below it the plant stands still) and its fan
+    level: the 10th percentile of its use while it runs (ventilation alone; well above it,
+    the compressor works; NaN for a plant that never runs)."""
+    idle = nanmedian(h, axis=1) * 0.5
+    with np.errstate(invalid="ignore"):
+        on = h > np.maximum(idle, 1e-9)[:, None]
+    fans = np.array(
+        [
+            np.percentile(use_k[on_k], 10) if on_k.any() else np.nan
+            for use_k, on_k in zip(h, on, strict=True)
+        ]
+    )
+    return idle, fans
+
+
 def setpoint_violations(
     zone_temp: np.ndarray,
     zone_building: np.ndarray,
@@ -373,22 +389,22 @@ def setpoint_violations(
         mode="nearest",
     )
     findings = []
-    for rule, use_, limit in (
-        ("overcooling", cooling_use, COOLING_MIN_C),
-        ("overheating", heating_use, HEATING_MAX_C),
+    cooling = np.asarray(cooling_use, dtype=np.float64)
+    heating = np.asarray(heating_use, dtype=np.float64)
+    # Where the HVAC plant heats too, its levels are those found for cooling.
+    same = np.all((cooling == heating) | (np.isnan(cooling) & np.isnan(heating)), axis=1)
+    levels = {"overcooling": _plant_levels(cooling)}
+    idle, fans = (x.copy() for x in levels["overcooling"])
+    if not same.all():
+        idle[~same], fans[~same] = _plant_levels(heating[~same])
+    levels["overheating"] = idle, fans
+    for rule, h, limit in (
+        ("overcooling", cooling, COOLING_MIN_C),
+        ("overheating", heating, HEATING_MAX_C),
     ):
-        h = np.asarray(use_, dtype=np.float64)
-        idle = nanmedian(h, axis=1)[:, None] * 0.5
+        idle, fans = (x[:, None] for x in levels[rule])
         with np.errstate(invalid="ignore"):
             on = h > np.maximum(idle, 1e-9)
-            # Ventilation alone: the plant's low use while it runs; well above it, the
-            # compressor works. (A plant that never runs has no fan level.)
-            fans = np.array(
-                [
-                    np.percentile(use_k[on_k], 10) if on_k.any() else np.nan
-                    for use_k, on_k in zip(h, on, strict=True)
-                ]
-            )[:, None]
             compressor = on & (h > compressor_ratio * fans)
             # The weather in which a zone's temperature is the plant's doing.
             if rule == "overcooling":
