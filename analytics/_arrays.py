@@ -93,12 +93,14 @@ def median_of(values: np.ndarray) -> float:
         sample = np.sort(values[(np.arange(_SAMPLE) * 7919) % c])
         at = hi * _SAMPLE // c
         low, high = sample[max(0, at - _MARGIN)], sample[min(_SAMPLE - 1, at + _MARGIN)]
-        below = np.count_nonzero(values < low)
+        keep = values >= low
+        below = c - np.count_nonzero(keep)
         if low == high:  # tied values (a register's steps, an idle meter's zeros): count them
             if below <= hi - 1 + odd and hi < below + np.count_nonzero(values == low):
                 return float(low)
             return _middle(values, hi, odd)
-        inside = values[(values >= low) & (values <= high)]
+        keep &= values <= high
+        inside = values[keep]
         if below <= hi - 1 + odd and hi - below < len(inside):  # the middle ones are inside
             return _middle(inside, hi - below, odd)
     return _middle(values, hi, odd)
@@ -145,14 +147,13 @@ def nanmedian(a: np.ndarray, axis: int, *, overwrite_input: bool = False) -> np.
     if not (overwrite_input and x.flags.c_contiguous):
         x = np.ascontiguousarray(x) if not x.flags.c_contiguous else x.copy()
     x = x.reshape(lanes, m)
-    missing = np.isnan(x)
-    count = m - np.count_nonzero(missing, axis=1)
+    at = np.flatnonzero(np.isnan(x))  # lane by lane, in order
+    lane = at // m
+    lost = np.bincount(lane, minlength=lanes)  # missing values of each lane
+    count = m - lost
     hi = m // 2
-    at = np.flatnonzero(missing)  # lane by lane, in order
-    del missing
     if len(at):
-        lane = at // m
-        nth = np.arange(len(at)) - np.searchsorted(lane, lane)  # of the lane's missing
+        nth = np.arange(len(at)) - (np.cumsum(lost) - lost)[lane]  # of the lane's missing
         x.reshape(-1)[at] = np.where(nth < (hi - count // 2)[lane], -np.inf, np.inf)
     if m == 1:
         return np.where(count > 0, x[:, 0], np.nan).reshape(shape)
