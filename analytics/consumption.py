@@ -75,6 +75,7 @@ def from_registers(
     slots_per_day: int | None = None,
     day_groups: np.ndarray | None = None,
     rows: np.ndarray | None = None,
+    register_flags: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interval consumption and quality flags from register readings.
 
@@ -110,6 +111,8 @@ def from_registers(
         Rows of ``registers`` that are meters (a grid of other points too), in the order of
         the outputs; default every row. ``multiplier`` … and ``Replacement.point`` count
         in ``rows``.
+    register_flags : array_like of uint16, shape like ``registers``, optional
+        Flags from gridding: their ``CLOCK_SKEW`` travels into the output.
 
     Returns
     -------
@@ -139,8 +142,14 @@ def from_registers(
     if not n:
         return use, flags
 
+    skew = None if register_flags is None else np.asarray(register_flags, dtype=np.uint16)
+    if skew is not None and skew.shape != reg.shape:
+        raise ValueError(f"register_flags: shape {skew.shape} differs from registers {reg.shape}")
+
     def convert(start: int) -> None:
         block = slice(start, min(p, start + BLOCK_ROWS))
+        if skew is not None:
+            flags[block] = (skew[block] if rows is None else skew[picked[block]]) & F.CLOCK_SKEW
         _convert(
             reg[block] if rows is None else reg[picked[block]],
             use[block],
@@ -182,7 +191,7 @@ def _convert(
     groups: np.ndarray,
 ) -> None:
     """:func:`from_registers` on one block of meters, into ``use`` and ``flags`` (C-ordered
-    blocks of the outputs, flags zero); ``events`` name rows of the block."""
+    blocks of the outputs, flags zero but for clock skew); ``events`` name rows of the block."""
     p, n = r.shape
     rf, uf, ff = r.reshape(-1), use.reshape(-1), flags.reshape(-1)  # flat views
     tol = np.maximum(2 * res, 1e-9)

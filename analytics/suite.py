@@ -178,9 +178,8 @@ def analyze(
         replacements=replacements,
         slots_per_day=slots_per_day,
         day_groups=regimes,
+        register_flags=register_flags,
     )
-    if register_flags is not None:
-        use_flags |= np.asarray(register_flags, dtype=np.uint16)[meters] & F.CLOCK_SKEW
     spikes = np.zeros((p, n), dtype=bool)
     kinds = np.asarray(layout.building_kind)[bld]
     # The checks are independent of each other: jobs that run two at a time (numpy releases
