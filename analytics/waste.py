@@ -160,6 +160,19 @@ def _median_of_cells(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return out
 
 
+def _slot_of_day(hours: np.ndarray) -> np.ndarray:
+    """Index of each slot's hour among the distinct hours (``numpy.unique``'s inverse),
+    looked up among the first slots' hours when they hold every hour (a grid's first day
+    does): a search instead of a sort of the whole window."""
+    h = np.asarray(hours, dtype=np.float64)
+    known = np.unique(h[:2048])
+    if len(known):
+        at = np.searchsorted(known, h).clip(max=len(known) - 1)
+        if np.array_equal(known[at], h):
+            return at
+    return np.unique(h, return_inverse=True)[1]
+
+
 def off_hours_excess(
     use: np.ndarray,
     hours: np.ndarray,
@@ -215,7 +228,7 @@ def off_hours_excess(
     u = np.asarray(use, dtype=np.float64)
     work = working_mask(hours, day_types, working_hours)
     worked_day = (day_types == calendar.WORKDAY) | (day_types == calendar.ADJUSTED_WORKDAY)
-    slot_of_day = np.unique(hours, return_inverse=True)[1]
+    slot_of_day = _slot_of_day(hours)
     regimes = worked_day.astype(int) if groups is None else np.asarray(groups)
     # A short regime of off-days borrows all off-days: an empty building is empty in term
     # and in vacation alike (working days are not pooled: term and vacation differ).
