@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import bottleneck as bn
 import numpy as np
 
 T = TypeVar("T")
@@ -18,10 +19,11 @@ THREADS = min(2, os.cpu_count() or 1)
 
 #: Lanes at least this long are reduced one by one.
 _LONG = 512
-#: Arrays at least this long are narrowed before their middle values are selected: the
-#: sample size and its margin on each side of the middle (≈ 4 standard deviations of the
-#: sampled rank, so the bounds almost never miss).
-_NARROW = 4096
+#: Arrays at least this long are narrowed before their middle values are selected (below,
+#: one quickselect is faster, and on a long array it can meet many bad pivots): the sample
+#: size and its margin on each side of the middle (≈ 4 standard deviations of the sampled
+#: rank, so the bounds almost never miss).
+_NARROW = 16384
 _SAMPLE = 1024
 _MARGIN = 64
 
@@ -107,13 +109,14 @@ def median_of(values: np.ndarray) -> float:
 
 
 def _middle(x: np.ndarray, hi: int, odd: bool) -> float:
-    """The value of rank ``hi`` in ``x`` (1-D, reordered), or unless ``odd`` the mean of it
-    and the one of rank ``hi - 1``: one ``partition`` and the largest value below it
-    (``partition`` at both middle positions is several times slower)."""
-    x.partition(hi)
+    """The value of rank ``hi`` in ``x`` (1-D), or unless ``odd`` the mean of it and the one
+    of rank ``hi - 1``: one partition and the largest value below it (a partition at both
+    middle positions is several times slower). Bottleneck's quickselect partitions one
+    array about three times faster than numpy's introselect."""
+    y = bn.partition(x, hi)
     if odd:
-        return float(x[hi])
-    return float((x[:hi].max() + x[hi]) / 2)
+        return float(y[hi])
+    return float((y[:hi].max() + y[hi]) / 2)
 
 
 def nanmedian(a: np.ndarray, axis: int, *, overwrite_input: bool = False) -> np.ndarray:
