@@ -256,7 +256,7 @@ class Demo:
             )
             say(
                 f'发现 findings: psql "{database_url}" -c "SELECT building_code, rule, status,'
-                ' started_at, round(waste::numeric, 1) AS waste, waste_unit, round(cny::numeric)'
+                " started_at, round(waste::numeric, 1) AS waste, waste_unit, round(cny::numeric)"
                 ' AS cny FROM v_anomalies ORDER BY started_at DESC LIMIT 20"'
             )
             say("按 Ctrl-C 停止 press Ctrl-C to stop")
