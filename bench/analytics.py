@@ -875,12 +875,12 @@ def same_work(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="200 points × 90 days, 2 rounds")
+    ap.add_argument("--quick", action="store_true", help="200 points × 90 days, 3 rounds")
     ap.add_argument("--points", type=int, help="about this many points (default 1000)")
     ap.add_argument("--days", type=int, help="days of 15-minute slots (default 365)")
     ap.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2025, 1, 1))
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--rounds", type=int, help="timed rounds (default 3, 2 with --quick)")
+    ap.add_argument("--rounds", type=int, help="timed rounds (default 5, 3 with --quick)")
     ap.add_argument(
         "--pandas-buildings", type=int, default=4, help="first buildings the pandas loop does"
     )
@@ -890,7 +890,7 @@ def main() -> None:
     args = ap.parse_args()
     points = args.points or (200 if args.quick else 1000)
     days = args.days or (90 if args.quick else 365)
-    rounds = args.rounds or (2 if args.quick else 3)
+    rounds = args.rounds or (3 if args.quick else 5)
     buildings = buildings_for(points, args.seed)
     x = load_inputs(buildings, days, args.start, args.seed)
     p, n = x.shape
