@@ -91,10 +91,14 @@ def median_of(values: np.ndarray) -> float:
         return np.nan
     hi, odd = c // 2, c % 2 == 1
     if c >= _NARROW:
-        # A sample spread over the array (a step prime to daily and weekly cycles), sorted.
-        sample = np.sort(values[(np.arange(_SAMPLE) * 7919) % c])
+        # A sample spread over the array (a step prime to daily and weekly cycles), and the
+        # values of two of its ranks (two quickselects: a sort costs several times more).
+        sample = values[(np.arange(_SAMPLE) * 7919) % c]
         at = hi * _SAMPLE // c
-        low, high = sample[max(0, at - _MARGIN)], sample[min(_SAMPLE - 1, at + _MARGIN)]
+        lo_rank, hi_rank = max(0, at - _MARGIN), min(_SAMPLE - 1, at + _MARGIN)
+        sample = bn.partition(sample, lo_rank)
+        low = sample[lo_rank]
+        high = bn.partition(sample[lo_rank:], hi_rank - lo_rank)[hi_rank - lo_rank]
         keep = values >= low
         below = c - np.count_nonzero(keep)
         if low == high:  # tied values (a register's steps, an idle meter's zeros): count them

@@ -155,6 +155,7 @@ def fit_towt(
     knots: tuple[float, ...] = KNOTS_C,
     ridge: float = 1e-6,
     robust_passes: int = 1,
+    residual_spread: bool = True,
 ) -> TowtModel:
     """Fit TOWT models of many meters at once.
 
@@ -176,6 +177,10 @@ def fit_towt(
     robust_passes : int
         Refits after dropping slots whose residual is beyond 4 robust sigmas (faults in the
         fitting window should not become the baseline).
+    residual_spread : bool
+        Whether to find the robust spread of the residuals (``TowtModel.sigma``, which
+        :func:`baseline_residuals` needs; NaN without): a model used only to predict can
+        skip its two medians per point.
     """
     u = np.asarray(use, dtype=np.float64)
     p, n = u.shape
@@ -196,7 +201,7 @@ def fit_towt(
     for s in range(0, p, block):
         part = slice(s, min(p, s + block))
         tow_coef[part], slopes[part], sigma[part] = _fit_block(
-            u[part], t[part], tw, occ[part], knots, ridge, robust_passes
+            u[part], t[part], tw, occ[part], knots, ridge, robust_passes, residual_spread
         )
     return TowtModel(tow_coef, slopes, occ, tuple(knots), sigma)
 
@@ -209,6 +214,7 @@ def _fit_block(
     knots: tuple[float, ...],
     ridge: float,
     robust_passes: int,
+    residual_spread: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p = u.shape[0]
     k = len(knots) + 1
@@ -253,6 +259,8 @@ def _fit_block(
         spread = 1.4826 * nanmedian(np.abs(far), axis=1)
         with np.errstate(invalid="ignore"):
             valid = valid & ~(np.abs(far) > 4 * np.maximum(spread, 1e-12)[:, None])
+    if not residual_spread:
+        return tow_coef, beta, np.full(p, np.nan)
     resid = rest - np.take(tow_coef, tw, axis=1)
     sigma = 1.4826 * nanmedian(np.abs(resid - nanmedian(resid, axis=1)[:, None]), axis=1)
     return tow_coef, beta, sigma

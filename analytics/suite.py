@@ -415,7 +415,7 @@ def _setpoint_waste(
     for k, p in enumerate(plants):
         for d in bad_days[p]:
             fit[k, d * 24 : (d + 1) * 24] = np.nan
-    model = baseline.fit_towt(fit, temp, tow, robust_passes=0)
+    model = baseline.fit_towt(fit, temp, tow, robust_passes=0, residual_spread=False)
     excess = hourly - model.predict(temp, tow)
     charged: dict[int, set[int]] = {p: set() for p in plants}
     for f in sorted(found, key=lambda f: f.start):
