@@ -14,8 +14,8 @@ from scipy.ndimage import median_filter
 
 from analytics import _arrays, consumption, quality
 from analytics import flags as F
-from analytics._arrays import grouped_nanmedian, median_of, nan_to_num, nanmedian
-from analytics.waste import _median_of_cells
+from analytics._arrays import grouped_nanmedian, median_of, nan_to_num, nanmedian, run_sums
+from analytics.waste import _median_of_cells, _slot_of_day
 
 # Few distinct values (ties), NaN, infinities and signed zeros.
 values = st.sampled_from([0.0, -0.0, 1.0, 1.5, -2.0, 3.25, 1e300, np.nan, np.inf, -np.inf])
@@ -37,14 +37,16 @@ def test_nanmedian_is_numpys(a: np.ndarray, data: st.DataObject) -> None:
     assert np.array_equal(nanmedian(a, axis), numpy_nanmedian(a, axis), equal_nan=True)
 
 
-@pytest.mark.parametrize("length", [1, 2, 599, 600, 4095, 4096, 35_040])
-@pytest.mark.parametrize("kind", ["normal", "ties", "zeros", "daily", "sorted"])
+@pytest.mark.parametrize("length", [1, 2, 599, 600, 4095, 16_383, 16_384, 35_040])
+@pytest.mark.parametrize("kind", ["normal", "ties", "zeros", "steps", "daily", "sorted"])
 def test_nanmedian_of_long_and_short_lanes(length: int, kind: str) -> None:
     rng = np.random.default_rng(length)
     x = {
         "normal": lambda: rng.normal(size=(3, length)),
         "ties": lambda: np.round(rng.gamma(1.0, 1.0, (3, length)), 1),
         "zeros": lambda: np.where(rng.random((3, length)) < 0.5, 0.0, rng.random((3, length))),
+        # A register's steps: a few values, the middle ones tied.
+        "steps": lambda: rng.choice([0.1, 0.2, 0.2, 0.2, 0.3], (3, length)),
         "daily": lambda: np.sin(np.arange(length) * 2 * np.pi / 96) + np.zeros((3, 1)),
         "sorted": lambda: np.sort(rng.normal(size=(3, length)), axis=1),
     }[kind]()
@@ -154,3 +156,31 @@ def test_consumption_does_not_depend_on_blocks_or_threads(
     c, fc = consumption.from_registers(reg[::-1].copy(), rows=np.arange(p)[::-1], **kw)
     assert np.array_equal(a, c, equal_nan=True) and np.array_equal(fa, fc)
     assert fa[7, 300] & F.SPIKE and fa[3, 505] & F.STUCK and fa[40, 900] & F.RESET
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hnp.arrays(np.float64, st.integers(1, 60), elements=st.floats(-1e6, 1e6)),
+    st.lists(st.integers(0, 60), max_size=12),
+)
+def test_run_sums_add_each_run(flat: np.ndarray, cuts: list[int]) -> None:
+    """Disjoint runs in order, one reaching the end of the array or not: each run's sum."""
+    edges = sorted({c for c in cuts if c <= len(flat)})
+    first, end = np.array(edges[0::2][: len(edges) // 2]), np.array(edges[1::2])
+    keep = end > first
+    first, end = first[keep], end[keep]
+    expected = [flat[a:b].sum() for a, b in zip(first, end, strict=True)]
+    assert np.allclose(run_sums(flat, first, end), expected, rtol=1e-12, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [
+        np.arange(35_040) % 96 / 4,  # a year of 15-minute slots from midnight
+        np.r_[np.arange(3_000) % 96 / 4, [23.9]],  # an hour the first day does not have
+        np.array([np.nan, 1.0, np.nan]),
+        np.array([]),
+    ],
+)
+def test_slot_of_day_is_uniques_inverse(hours: np.ndarray) -> None:
+    assert np.array_equal(_slot_of_day(hours), np.unique(hours, return_inverse=True)[1])

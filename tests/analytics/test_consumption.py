@@ -133,3 +133,13 @@ def test_bad_parameters_name_the_field(bad: dict[str, float]) -> None:
 def test_shape_is_checked() -> None:
     with pytest.raises(ValueError, match="registers: must be 2-D"):
         from_registers(np.zeros((2, 2, 2)))
+
+
+def test_clock_skew_travels_from_the_grid_flags() -> None:
+    reg = np.cumsum(np.ones((3, 10)), axis=1)
+    grid_flags = np.zeros((3, 10), dtype=np.uint16)
+    grid_flags[1, 4] = F.CLOCK_SKEW | F.GAP  # only the skew travels
+    _, flags = from_registers(reg, rows=np.array([2, 1]), register_flags=grid_flags)
+    assert flags[1, 4] == F.CLOCK_SKEW and np.count_nonzero(flags & F.CLOCK_SKEW) == 1
+    with pytest.raises(ValueError, match="register_flags: shape"):
+        from_registers(reg, register_flags=grid_flags[:2])
