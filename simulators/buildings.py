@@ -532,6 +532,8 @@ class Simulator:
             elif f.kind == "stuck_register":
                 first = int(np.flatnonzero(on)[0])
                 held = f.params.get("held", values[k, first - 1] if first else self.last[k])
+                if np.isnan(held):  # nothing sent before (the first slot simulated): its own
+                    held = values[k, first]
                 if not np.isnan(held):
                     f.params["held"] = float(held)
                     values[k, on] = held
