@@ -106,16 +106,24 @@ def hampel(
     # isolated spike touches only two of them (a rolling MAD about each slot's own median
     # collapses to zero on trending data).
     step = np.abs(np.diff(filled, axis=1, prepend=filled[:, :1]))
-    if step.shape[1] > 1:  # numpy.median's values: NaN for a row with NaN
-        step[:, 0] = np.where(
-            np.isnan(step[:, 1:]).any(axis=1), np.nan, nanmedian(step[:, 1:], axis=1)
-        )
-    else:
-        step[:, 0] = 0.0
+    step[:, 0] = 0.0  # the first slot has no step: its row's median one stands in, below
     noise = 1.4826 / np.sqrt(2) * _rolling_median(step, half_window, "nearest")
     floor = np.maximum(
         np.asarray(min_scale, dtype=np.float64).reshape(-1, 1), min_relative * np.abs(med)
     )
+    # The stand-in reaches the noise of the first slots only, and matters only where one of
+    # them is beyond the floor: the row's median step (a pass over the row) is found there.
+    edge = slice(0, half_window + 1)
+    with np.errstate(invalid="ignore"):
+        near = np.abs(v[:, edge] - med[:, edge]) > n_sigmas * floor[:, edge]
+    rows = np.flatnonzero(near.any(axis=1)) if step.shape[1] > 1 else []
+    if len(rows):
+        some = step[rows]
+        # numpy.median's value: NaN for a row with NaN
+        some[:, 0] = np.where(
+            np.isnan(some[:, 1:]).any(axis=1), np.nan, nanmedian(some[:, 1:], axis=1)
+        )
+        noise[rows] = 1.4826 / np.sqrt(2) * _rolling_median(some, half_window, "nearest")
     scale = np.maximum(noise, floor)
     with np.errstate(invalid="ignore"):
         return ~np.isnan(v) & (np.abs(v - med) > n_sigmas * scale)

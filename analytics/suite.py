@@ -416,14 +416,18 @@ def _setpoint_waste(
         for d in bad_days[p]:
             fit[k, d * 24 : (d + 1) * 24] = np.nan
     model = baseline.fit_towt(fit, temp, tow, robust_passes=0, residual_spread=False)
-    excess = hourly - model.predict(temp, tow)
+    # The excess over the model on the hours of the days the findings touch (of any plant).
+    days_used = sorted(set().union(*bad_days.values()))
+    cols = (np.asarray(days_used)[:, None] * 24 + np.arange(24)).ravel()  # whole days
+    excess = hourly[:, cols] - model.predict(temp[:, cols], tow[cols])
+    at = {d: i * 24 for i, d in enumerate(days_used)}  # where each day's hours start in cols
     charged: dict[int, set[int]] = {p: set() for p in plants}
     for f in sorted(found, key=lambda f: f.start):
         k = plants.index(f.point)
         touched = set(range(f.start // per_day, min(n_days, -(-f.end // per_day))))
         new = sorted(touched - charged[f.point])
         charged[f.point].update(new)
-        f.waste = float(max(0.0, sum(np.nansum(excess[k, d * 24 : (d + 1) * 24]) for d in new)))
+        f.waste = float(max(0.0, sum(np.nansum(excess[k, at[d] : at[d] + 24]) for d in new)))
         f.evidence["waste_method"] = "towt_baseline"
 
 

@@ -427,8 +427,8 @@ def setpoint_violations(
         # Building by building: its plant and weather against each of its zones.
         zone_bad = np.zeros(t.shape, dtype=bool)
         bad = np.zeros((nb, n), dtype=bool)
-        for k in np.unique(zb):
-            zones = np.flatnonzero(zb == k)
+        zones_of = {int(k): np.flatnonzero(zb == k) for k in np.unique(zb)}
+        for k, zones in zones_of.items():
             tz, o = t[zones], out[k]
             with np.errstate(invalid="ignore"):
                 if rule == "overcooling":
@@ -438,15 +438,18 @@ def setpoint_violations(
                     zone_bad[zones] = on[k] & weather[k] & (tz > HEATING_MAX_C + margin_c)
             bad[k] = zone_bad[zones].any(axis=0)
         for row, a, b in _runs(bad, min_slots):
-            zones = np.flatnonzero((zb == row) & zone_bad[:, a:b].any(axis=1))
-            breaking = zone_bad[zones, a:b]
-            temps = np.where(breaking, t[zones, a:b], np.nan)
+            mine = zones_of[row]
+            window = zone_bad[mine, a:b]
+            some = window.any(axis=1)
+            zones, breaking = mine[some], window[some]
             # Per slot, the mean over the zones that break the rule (none: 0 K).
+            total = np.where(breaking, t[zones, a:b], 0.0).sum(axis=0)
+            count = breaking.sum(axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean = np.where(breaking, temps, 0.0).sum(axis=0) / breaking.sum(axis=0)
-            kelvin = np.nan_to_num(np.abs(mean - limit))
+                kelvin = np.nan_to_num(np.abs(total / count - limit))
             waste = float(np.nansum(h[row, a:b] * np.minimum(per_degree * kelvin, 0.8)))
-            score = float(np.mean(kelvin[kelvin > 0]) / margin_c) if np.any(kelvin > 0) else 0.0
+            hot = np.count_nonzero(kelvin)  # the others are 0 K
+            score = float(kelvin.sum() / hot / margin_c) if hot else 0.0
             findings.append(
                 Finding(
                     row,
@@ -459,7 +462,7 @@ def setpoint_violations(
                     "kWh",
                     {
                         "zones": zones.tolist(),
-                        "mean_zone_c": float(np.nanmean(temps)),
+                        "mean_zone_c": float(total.sum() / count.sum()),
                         "limit_c": limit,
                     },
                 )
