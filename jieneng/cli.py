@@ -545,6 +545,86 @@ def evaluate_nab(
     )
 
 
+@app.command("mv")
+def measure_and_verify(
+    meter_csv: Annotated[Path, typer.Option(help="daily use: start,value (eemeter samples)")],
+    temperature_csv: Annotated[Path, typer.Option(help="hourly outdoor air: dt,tempF or dt,tempC")],
+    baseline_end: Annotated[str, typer.Option(help="first day after the baseline, YYYY-MM-DD")],
+    reporting_start: Annotated[str, typer.Option(help="first reporting day, YYYY-MM-DD")],
+    reporting_end: Annotated[
+        str | None, typer.Option(help="day after the reporting period (default: the data's end)")
+    ] = None,
+    model: Annotated[str, typer.Option(help="baseline model: daily (CalTRACK 2.0)")] = "daily",
+    fuel: Annotated[
+        str, typer.Option(help="electricity (cooling models, 0 = missing), gas or heat")
+    ] = "electricity",
+    non_routine: Annotated[
+        float, typer.Option(help="non-routine adjustment added to the adjusted baseline")
+    ] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Measure avoided energy (IPMVP Option C): baseline model, Guideline 14, savings ± FSU."""
+    import datetime as dt
+
+    import orjson
+    from rich.table import Table
+
+    from jieneng import mv
+
+    try:
+        if model != "daily":
+            raise mv.InputError(f"--model: {model!r} is not available (daily)")
+        if fuel not in ("electricity", "gas", "heat"):
+            raise mv.InputError(f"--fuel: {fuel!r} is not one of electricity, gas, heat")
+        dates = {}
+        for name, text in (
+            ("--baseline-end", baseline_end),
+            ("--reporting-start", reporting_start),
+            ("--reporting-end", reporting_end),
+        ):
+            try:
+                dates[name] = None if text is None else dt.date.fromisoformat(text)
+            except ValueError:
+                raise mv.InputError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+        result = mv.run(
+            mv.read_meter(meter_csv),
+            mv.read_temperature(temperature_csv),
+            baseline_end=dates["--baseline-end"],
+            reporting_start=dates["--reporting-start"],
+            reporting_end=dates["--reporting-end"],
+            fuel=fuel,
+            non_routine=non_routine,
+        )
+    except mv.InputError as exc:
+        console.print(f"[red]输入错误 bad input[/]: {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        return
+    m, g, s = result["model"], result["guideline14_monthly"], result["savings"]
+    table = Table(title="测量与验证 measurement & verification (CalTRACK 2.0 daily)")
+    table.add_column("项目 item")
+    table.add_column("值 value", justify="right")
+    bp = f"HDD {m['hdd_balance_c']} °C, CDD {m['cdd_balance_c']} °C"
+    rows = [
+        ("基准期 baseline", f"{result['baseline']['start']} – {result['baseline']['end']}"),
+        ("报告期 reporting", f"{result['reporting']['start']} – {result['reporting']['end']}"),
+        ("模型 model", f"{m['model_type']} ({bp})"),
+        ("基准期 CV(RMSE) daily", f"{m['cvrmse']:.1%}"),
+        ("G14 月度 monthly CV(RMSE) / NMBE", f"{g['cvrmse']:.1%} / {g['nmbe']:+.2%}"),
+        ("G14 通过 passes", "是 yes" if g["passes"] else "否 no"),
+        ("实测 observed", f"{s['observed']:,.1f}"),
+        ("调整后基准 adjusted baseline", f"{s['counterfactual']:,.1f}"),
+        ("节能量 avoided energy", f"{s['avoided']:,.1f} ± {s['uncertainty']:,.1f}"),
+        ("节能率 savings", f"{s['fractional']:.1%} (FSU {s['fsu']:.0%} @ 90 %)"),
+    ]
+    for item, value in rows:
+        table.add_row(item, value)
+    Console(width=max(100, Console().width)).print(table)
+    for w in m["warnings"]:
+        console.print(f"[yellow]注意 warning[/] {w['key']}: {w['description']}")
+
+
 def main() -> None:
     app()
 
