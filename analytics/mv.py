@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from analytics import baseline
+
 #: Candidate balance points, °C: −1 … 32 °C in 1 K steps (CalTRACK's 30–90 °F, gaps ≤ 3 °F).
 BALANCE_POINTS_C = tuple(float(b) for b in range(-1, 33))
 #: Fewest days with degree days above zero, and fewest degree days in all (20 °F·d = 11.1 K·d),
@@ -458,13 +460,152 @@ def _lag1(resid: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class HourlyModel:
+    """Fitted hourly time-of-week × temperature (TOWT) baselines of ``meters`` meters
+    (:func:`analytics.baseline.fit_towt`, least squares without the robust refit), with
+    their statistics on the baseline hours (arrays of shape (meters,)).
+
+    ``explanatory`` counts the model's explanatory variables besides the intercept (the
+    167 other times of week and the temperature bands), the c of CV(RMSE)'s ``n − c``."""
+
+    towt: baseline.TowtModel
+    n: np.ndarray
+    r_squared: np.ndarray
+    cvrmse: np.ndarray
+    nmbe: np.ndarray
+    autocorrelation: np.ndarray
+    mean_use: np.ndarray
+    warnings: list[list[MVWarning]] = field(default_factory=list)
+
+    @property
+    def explanatory(self) -> int:
+        return baseline.HOURS_PER_WEEK - 1 + 2 * (len(self.towt.knots) + 1)
+
+    def predict(self, temp: np.ndarray, tow: np.ndarray) -> np.ndarray:
+        """Use per hour, shape (meters, hours), for outdoor ``temp`` (°C) and times of week
+        ``tow`` (0–167, :func:`analytics.baseline.time_of_week`)."""
+        t = np.asarray(temp, dtype=np.float64)
+        return self.towt.predict(np.broadcast_to(t, (len(self.n), t.shape[-1])), tow)
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.towt
+        return {
+            "kind": "towt_hourly",
+            "version": 1,
+            "tow": [_json_list(row) for row in m.tow],
+            "slopes": m.slopes.tolist(),
+            "occupied": m.occupied.tolist(),
+            "knots": list(m.knots),
+            "sigma": _json_list(m.sigma),
+            **{
+                name: _json_list(getattr(self, name))
+                for name in ("n", "r_squared", "cvrmse", "nmbe", "autocorrelation", "mean_use")
+            },
+            "warnings": [[asdict(w) for w in ws] for ws in self.warnings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HourlyModel:
+        if data.get("kind") != "towt_hourly":
+            raise ValueError(f"kind: expected 'towt_hourly', got {data.get('kind')!r}")
+
+        def floats(x: Any) -> np.ndarray:
+            return np.array(x, dtype=object).astype(np.float64)  # None → NaN
+
+        towt = baseline.TowtModel(
+            floats(data["tow"]),
+            np.array(data["slopes"], dtype=np.float64),
+            np.array(data["occupied"], dtype=bool),
+            tuple(data["knots"]),
+            floats(data["sigma"]),
+        )
+        stats_ = {
+            name: floats(data[name])
+            for name in ("r_squared", "cvrmse", "nmbe", "autocorrelation", "mean_use")
+        }
+        warnings = [[MVWarning(**w) for w in ws] for ws in data.get("warnings", [])]
+        n = np.array(data["n"], dtype=np.int64)
+        return cls(towt=towt, n=n, warnings=warnings, **stats_)
+
+
+def fit_hourly(
+    use: np.ndarray,
+    temp: np.ndarray,
+    tow: np.ndarray,
+    *,
+    zero_is_missing: np.ndarray | bool = False,
+) -> HourlyModel:
+    """Fit hourly TOWT baselines of many meters at once (CalTRACK 3.7-style, one model over
+    the whole baseline).
+
+    Parameters
+    ----------
+    use : array_like, shape (meters, hours)
+        Baseline use per hour, NaN where missing.
+    temp : array_like, shape (meters, hours) or (hours,)
+        Outdoor air temperature, °C.
+    tow : array_like of int, shape (hours,)
+        Time of week of each hour, 0–167 (:func:`analytics.baseline.time_of_week`).
+    zero_is_missing : bool or array_like of bool, shape (meters,)
+        Whether an hour of 0 is missing (an interval meter reads 0 when a whole building is
+        off, so the default keeps zeros).
+    """
+    u = np.atleast_2d(np.asarray(use, dtype=np.float64))
+    t = np.broadcast_to(np.asarray(temp, dtype=np.float64), u.shape)
+    zero = np.broadcast_to(np.asarray(zero_is_missing, dtype=bool), (len(u),))
+    w = _valid(u, t, zero)
+    u = np.where(w, u, np.nan)
+    towt = baseline.fit_towt(u, t, tow, robust_passes=0)
+    pred = towt.predict(t, tow)
+    resid = np.where(w & ~np.isnan(pred), u - pred, np.nan)
+    ok = ~np.isnan(resid)
+    n = ok.sum(axis=1)
+    c = baseline.HOURS_PER_WEEK - 1 + 2 * (len(towt.knots) + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, u, 0.0).sum(axis=1) / n
+        ss_res = np.nansum(resid * resid, axis=1)
+        ss_tot = (np.where(ok, u - mean[:, None], 0.0) ** 2).sum(axis=1)
+        model = HourlyModel(
+            towt=towt,
+            n=n,
+            r_squared=1 - ss_res / ss_tot,
+            cvrmse=np.sqrt(ss_res / (n - c)) / mean,
+            nmbe=np.nansum(resid, axis=1) / ((n - c) * mean),
+            autocorrelation=_lag1(resid),
+            mean_use=mean,
+        )
+    hours = u.shape[1]
+    for k in range(len(u)):
+        found = []
+        if hours < BASELINE_DAYS * 24:
+            found.append(
+                MVWarning(
+                    "baseline_too_short",
+                    f"基准期不足 365 天 baseline has {hours} hours, a year has 8760",
+                    {"hours": hours, "required": BASELINE_DAYS * 24},
+                )
+            )
+        if n[k] < 0.9 * hours:
+            found.append(
+                MVWarning(
+                    "too_many_missing_hours",
+                    f"缺失小时过多 {hours - n[k]} of {hours} hours lack a use or a temperature",
+                    {"missing": int(hours - n[k]), "hours": hours},
+                )
+            )
+        model.warnings.append(found)
+    return model
+
+
+@dataclass
 class Savings:
     """Avoided energy of ``meters`` meters over a reporting period (arrays of shape (meters,)).
 
     Attributes
     ----------
     days : ndarray of int
-        Reporting days with a use and a temperature (Q).
+        Reporting periods (days, or hours of an hourly model) with a use and a temperature
+        (Q).
     observed, counterfactual : ndarray
         Metered use and the adjusted baseline over those days.
     non_routine : ndarray
@@ -507,10 +648,11 @@ class Savings:
 
 
 def savings(
-    model: DailyModel,
+    model: DailyModel | HourlyModel,
     use: np.ndarray,
     temp: np.ndarray,
     *,
+    tow: np.ndarray | None = None,
     non_routine: np.ndarray | float = 0.0,
     confidence: float = 0.90,
     zero_is_missing: np.ndarray | bool | None = None,
@@ -519,35 +661,50 @@ def savings(
 
     Parameters
     ----------
-    model : DailyModel
+    model : DailyModel or HourlyModel
         Baseline models of the meters.
-    use : array_like, shape (meters, days)
-        Reporting-period use per day, NaN where missing.
-    temp : array_like, shape (meters, days) or (days,)
-        Mean outdoor temperature of each reporting day, °C.
+    use : array_like, shape (meters, periods)
+        Reporting-period use per day (daily model) or hour (hourly), NaN where missing.
+    temp : array_like, shape (meters, periods) or (periods,)
+        Mean outdoor temperature of each period, °C.
+    tow : array_like of int, shape (periods,), optional
+        Times of week of the hours (hourly model only).
     non_routine : float or array_like, shape (meters,)
         Non-routine adjustments (a floor added: +, a wing closed: −), in the use's unit.
     confidence : float
         Confidence level of the uncertainty (two-sided; 0.90 as CalTRACK suggests).
     zero_is_missing : bool or array_like of bool, optional
-        As in :func:`fit_daily`; default: meters whose model may cool.
+        As in :func:`fit_daily`; default: daily meters whose model may cool, no hourly meter.
 
     Notes
     -----
-    A day without a use or a temperature counts in neither total (CalTRACK 3.5). The FSU is
-    ``t · (aM² + bM + d) · CV(RMSE) · √(P/P′ · (1 + 2/P′) / Q) / F`` with t the Student
-    quantile at ``n − c`` degrees of freedom, M the reporting months, Q its days, P the
-    baseline days, P′ = P (1 − ρ)/(1 + ρ) with ρ the lag-1 autocorrelation of the baseline
-    residuals, F the fractional savings, and (a, b, d) Sun and Baltazar's daily coefficients.
+    A period without a use or a temperature counts in neither total (CalTRACK 3.5). The FSU
+    is ``t · (aM² + bM + d) · CV(RMSE) · √(P/P′ · (1 + 2/P′) / Q) / F`` with t the Student
+    quantile at ``n − c`` degrees of freedom, M the reporting months, Q its periods, P the
+    baseline periods, P′ = P (1 − ρ)/(1 + ρ) with ρ the lag-1 autocorrelation of the baseline
+    residuals, F the fractional savings, and (a, b, d) Sun and Baltazar's daily coefficients;
+    hourly models have no such coefficients (a = b = 0, d = 1): their autocorrelation is in P′.
     """
     u = np.atleast_2d(np.asarray(use, dtype=np.float64))
-    meters = len(model.intercept)
+    meters = len(model.n)
     if len(u) != meters:
         raise ValueError(f"use: {len(u)} meters for a model of {meters}")
     t = np.broadcast_to(np.asarray(temp, dtype=np.float64), u.shape)
-    zero = (model.beta_cdd > 0) if zero_is_missing is None else zero_is_missing
-    w = _valid(u, t, np.broadcast_to(np.asarray(zero, dtype=bool), (meters,)))
-    pred = model.predict(t)
+    if isinstance(model, HourlyModel):
+        if tow is None:
+            raise ValueError("tow: an hourly model needs the times of week of the hours")
+        pred = model.predict(t, tow)
+        explanatory = np.full(meters, model.explanatory)
+        zero = False if zero_is_missing is None else zero_is_missing
+        a, b, d = 0.0, 0.0, 1.0
+        per_month = 365.25 / 12 * 24
+    else:
+        pred = model.predict(t)
+        explanatory = model.slopes
+        zero = (model.beta_cdd > 0) if zero_is_missing is None else zero_is_missing
+        a, b, d = FSU_COEFFICIENTS["daily"]
+        per_month = 365.25 / 12
+    w = _valid(u, t, np.broadcast_to(np.asarray(zero, dtype=bool), (meters,))) & ~np.isnan(pred)
     q = w.sum(axis=1)
     observed = np.where(w, u, 0.0).sum(axis=1)
     counterfactual = np.where(w, pred, 0.0).sum(axis=1)
@@ -555,12 +712,11 @@ def savings(
     avoided = counterfactual - observed + adjust
     with np.errstate(invalid="ignore", divide="ignore"):
         fractional = avoided / counterfactual
-        a, b, d = FSU_COEFFICIENTS["daily"]
-        months = q / (365.25 / 12)
+        months = q / per_month
         p = model.n.astype(np.float64)
         rho = np.clip(np.nan_to_num(model.autocorrelation), -0.99, 0.99)
         p_eff = p * (1 - rho) / (1 + rho)
-        tq = stats.t.ppf(1 - (1 - confidence) / 2, p - model.slopes)
+        tq = stats.t.ppf(1 - (1 - confidence) / 2, p - explanatory)
         fsu = (
             tq
             * (a * months**2 + b * months + d)

@@ -554,7 +554,15 @@ def measure_and_verify(
     reporting_end: Annotated[
         str | None, typer.Option(help="day after the reporting period (default: the data's end)")
     ] = None,
-    model: Annotated[str, typer.Option(help="baseline model: daily (CalTRACK 2.0)")] = "daily",
+    model: Annotated[
+        str, typer.Option(help="daily (CalTRACK 2.0 change-point) or hourly (TOWT)")
+    ] = "daily",
+    calendar: Annotated[
+        str,
+        typer.Option(
+            help="hourly times of week: cn (holidays and 调休 by China's calendar) or none"
+        ),
+    ] = "cn",
     fuel: Annotated[
         str, typer.Option(help="electricity (cooling models, 0 = missing), gas or heat")
     ] = "electricity",
@@ -572,8 +580,10 @@ def measure_and_verify(
     from jieneng import mv
 
     try:
-        if model != "daily":
-            raise mv.InputError(f"--model: {model!r} is not available (daily)")
+        if model not in ("daily", "hourly"):
+            raise mv.InputError(f"--model: {model!r} is not one of daily, hourly")
+        if calendar not in ("cn", "none"):
+            raise mv.InputError(f"--calendar: {calendar!r} is not one of cn, none")
         if fuel not in ("electricity", "gas", "heat"):
             raise mv.InputError(f"--fuel: {fuel!r} is not one of electricity, gas, heat")
         dates = {}
@@ -586,32 +596,51 @@ def measure_and_verify(
                 dates[name] = None if text is None else dt.date.fromisoformat(text)
             except ValueError:
                 raise mv.InputError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
-        result = mv.run(
-            mv.read_meter(meter_csv),
-            mv.read_temperature(temperature_csv),
-            baseline_end=dates["--baseline-end"],
-            reporting_start=dates["--reporting-start"],
-            reporting_end=dates["--reporting-end"],
-            fuel=fuel,
-            non_routine=non_routine,
-        )
+        period = {
+            "baseline_end": dates["--baseline-end"],
+            "reporting_start": dates["--reporting-start"],
+            "reporting_end": dates["--reporting-end"],
+            "non_routine": non_routine,
+        }
+        if model == "hourly":
+            result = mv.run_hourly(
+                mv.read_meter(meter_csv, hourly=True),
+                mv.read_hourly_temperature(temperature_csv),
+                chinese_calendar=calendar == "cn",
+                **period,
+            )
+        else:
+            result = mv.run(
+                mv.read_meter(meter_csv),
+                mv.read_temperature(temperature_csv),
+                fuel=fuel,
+                **period,
+            )
     except mv.InputError as exc:
         console.print(f"[red]输入错误 bad input[/]: {exc}")
         raise typer.Exit(2) from None
     if as_json:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         return
-    m, g, s = result["model"], result["guideline14_monthly"], result["savings"]
-    table = Table(title="测量与验证 measurement & verification (CalTRACK 2.0 daily)")
+    m, s = result["model"], result["savings"]
+    hourly = model == "hourly"
+    g = result["guideline14_hourly" if hourly else "guideline14_monthly"]
+    title = "hourly TOWT" if hourly else "CalTRACK 2.0 daily"
+    table = Table(title=f"测量与验证 measurement & verification ({title})")
     table.add_column("项目 item")
     table.add_column("值 value", justify="right")
-    bp = f"HDD {m['hdd_balance_c']} °C, CDD {m['cdd_balance_c']} °C"
+    if hourly:
+        described = f"TOWT (calendar {m['calendar']})"
+    else:
+        bp = f"HDD {m['hdd_balance_c']} °C, CDD {m['cdd_balance_c']} °C"
+        described = f"{m['model_type']} ({bp})"
+    interval = "小时 hourly" if hourly else "月度 monthly"
     rows = [
         ("基准期 baseline", f"{result['baseline']['start']} – {result['baseline']['end']}"),
         ("报告期 reporting", f"{result['reporting']['start']} – {result['reporting']['end']}"),
-        ("模型 model", f"{m['model_type']} ({bp})"),
-        ("基准期 CV(RMSE) daily", f"{m['cvrmse']:.1%}"),
-        ("G14 月度 monthly CV(RMSE) / NMBE", f"{g['cvrmse']:.1%} / {g['nmbe']:+.2%}"),
+        ("模型 model", described),
+        ("基准期 CV(RMSE)", f"{m['cvrmse']:.1%}"),
+        (f"G14 {interval} CV(RMSE) / NMBE", f"{g['cvrmse']:.1%} / {g['nmbe']:+.2%}"),
         ("G14 通过 passes", "是 yes" if g["passes"] else "否 no"),
         ("实测 observed", f"{s['observed']:,.1f}"),
         ("调整后基准 adjusted baseline", f"{s['counterfactual']:,.1f}"),

@@ -1,10 +1,11 @@
-"""``jieneng mv`` on CSV files: daily meter data and outdoor temperatures in, a CalTRACK daily
-baseline, its ASHRAE Guideline 14 statistics and the avoided energy of a reporting period out.
+"""``jieneng mv`` on CSV files: meter data and outdoor temperatures in, a baseline (CalTRACK
+daily, or hourly TOWT), its ASHRAE Guideline 14 statistics and the avoided energy of a reporting
+period out.
 
 The files are those of the eemeter samples: a meter file with columns ``start,value`` (one row
-per day, ``start`` an ISO 8601 time with its UTC offset) and a temperature file with
-``dt,tempF`` or ``dt,tempC`` (hourly). Days are local dates as the files write them; a day's
-mean temperature needs at least half of its hours (CalTRACK 2.2.2.3).
+per day or per hour, ``start`` an ISO 8601 time with its UTC offset) and a temperature file with
+``dt,tempF`` or ``dt,tempC`` (hourly). Days and hours are local as the files write them; a
+day's mean temperature needs at least half of its hours (CalTRACK 2.2.2.3).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from analytics import mv
+from analytics import baseline, calendar, mv
 
 
 class InputError(ValueError):
@@ -60,23 +61,25 @@ def _number(path: Path, line: int, field: str, text: str | None) -> float:
         raise InputError(f"{path}:{line}: {field}: {text!r} is not a number") from None
 
 
-def read_meter(path: Path) -> dict[dt.date, float]:
-    """Use per local day from a ``start,value`` CSV (empty value: missing)."""
-    out: dict[dt.date, float] = {}
+def read_meter(path: Path, *, hourly: bool = False) -> dict[Any, float]:
+    """Use per local day (or, ``hourly``, per hour: keys are the file's times) from a
+    ``start,value`` CSV (empty value: missing)."""
+    out: dict[Any, float] = {}
     for line, row in _rows(path):
         if "start" not in row or "value" not in row:
             raise InputError(f"{path}: columns: expected start,value, got {','.join(row)}")
-        day = _local_date(path, line, "start", row["start"]).date()
-        out[day] = _number(path, line, "value", row["value"])
+        time = _local_date(path, line, "start", row["start"])
+        if hourly and time.tzinfo is None:
+            raise InputError(f"{path}:{line}: start: {row['start']!r} has no UTC offset")
+        out[time if hourly else time.date()] = _number(path, line, "value", row["value"])
     if not out:
         raise InputError(f"{path}: no rows")
     return out
 
 
-def read_temperature(path: Path) -> dict[dt.date, float]:
-    """Mean temperature (°C) per local day from a ``dt,tempF`` or ``dt,tempC`` CSV of hourly
-    readings; a day with fewer than 12 readings has none."""
-    hours: dict[dt.date, list[float]] = {}
+def read_hourly_temperature(path: Path) -> dict[dt.datetime, float]:
+    """Temperature (°C) at each time of a ``dt,tempF`` or ``dt,tempC`` CSV."""
+    out: dict[dt.datetime, float] = {}
     unit = None
     for line, row in _rows(path):
         if unit is None:
@@ -86,12 +89,20 @@ def read_temperature(path: Path) -> dict[dt.date, float]:
                     f"{path}: columns: expected dt,tempF or dt,tempC, got {','.join(row)}"
                 )
         value = _number(path, line, unit, row[unit])
-        if np.isnan(value):
-            continue
-        day = _local_date(path, line, "dt", row["dt"]).date()
-        hours.setdefault(day, []).append(value if unit == "tempC" else (value - 32) / 1.8)
+        if not np.isnan(value):
+            time = _local_date(path, line, "dt", row["dt"])
+            out[time] = value if unit == "tempC" else (value - 32) / 1.8
     if unit is None:
         raise InputError(f"{path}: no rows")
+    return out
+
+
+def read_temperature(path: Path) -> dict[dt.date, float]:
+    """Mean temperature (°C) per local day from a ``dt,tempF`` or ``dt,tempC`` CSV of hourly
+    readings; a day with fewer than 12 readings has none."""
+    hours: dict[dt.date, list[float]] = {}
+    for time, value in read_hourly_temperature(path).items():
+        hours.setdefault(time.date(), []).append(value)
     return {day: float(np.mean(v)) for day, v in hours.items() if len(v) >= 12}
 
 
@@ -144,6 +155,76 @@ def run(
         "fuel": fuel,
         "model": {k: (v[0] if isinstance(v, list) else v) for k, v in model.to_dict().items()},
         "guideline14_monthly": {
+            "cvrmse": float(g14["cvrmse"][0]),
+            "nmbe": float(g14["nmbe"][0]),
+            "r_squared": float(g14["r_squared"][0]),
+            "passes": bool(g14["passes"][0]),
+            "limits": g14["limits"],
+        },
+        "savings": {k: (v[0] if isinstance(v, list) else v) for k, v in result.to_dict().items()},
+    }
+
+
+def times_of_week(times: list[dt.datetime], chinese_calendar: bool) -> np.ndarray:
+    """Hour of the week of each local time; with ``chinese_calendar`` a holiday counts as a
+    Sunday and a 调休 workday as a Monday (:func:`analytics.baseline.time_of_week`)."""
+    hours = np.array([t.hour for t in times], dtype=np.float64)
+    days = np.array([t.date().isoformat() for t in times], dtype="datetime64[D]")
+    kinds = calendar.day_types(days) if chinese_calendar else np.full(len(times), -1)
+    return baseline.time_of_week(hours, days, kinds)
+
+
+def run_hourly(
+    meter: dict[dt.datetime, float],
+    temperature: dict[dt.datetime, float],
+    *,
+    baseline_end: dt.date,
+    reporting_start: dt.date,
+    reporting_end: dt.date | None = None,
+    chinese_calendar: bool = True,
+    non_routine: float = 0.0,
+) -> dict[str, Any]:
+    """Fit an hourly TOWT baseline on the 8,760 hours before ``baseline_end`` (local midnight,
+    in the meter file's UTC offset) and measure the avoided energy from ``reporting_start`` to
+    ``reporting_end`` (exclusive; default the day after the meter's last hour)."""
+    if reporting_start < baseline_end:
+        raise InputError(
+            f"reporting_start: {reporting_start} is before the baseline end {baseline_end}"
+        )
+    tz = next(iter(meter)).tzinfo
+    end = reporting_end or (max(meter).date() + dt.timedelta(days=1))
+    if end <= reporting_start:
+        raise InputError(f"reporting_end: {end} is not after reporting_start {reporting_start}")
+    midnight = dt.datetime.combine(baseline_end, dt.time(), tz)
+    base = [midnight - dt.timedelta(hours=k) for k in range(mv.BASELINE_DAYS * 24, 0, -1)]
+    first = dt.datetime.combine(reporting_start, dt.time(), tz)
+    rep = [first + dt.timedelta(hours=k) for k in range((end - reporting_start).days * 24)]
+
+    def series(times: list[dt.datetime], src: dict[dt.datetime, float]) -> np.ndarray:
+        return np.array([[src.get(t, np.nan) for t in times]])
+
+    tow_b, tow_r = (times_of_week(x, chinese_calendar) for x in (base, rep))
+    use_b, temp_b = series(base, meter), series(base, temperature)
+    model = mv.fit_hourly(use_b, temp_b, tow_b)
+    result = mv.savings(
+        model, series(rep, meter), series(rep, temperature), tow=tow_r, non_routine=non_routine
+    )
+    g14 = mv.guideline14(
+        use_b, model.predict(temp_b, tow_b), parameters=model.explanatory + 1, interval="hourly"
+    )
+    fitted = model.to_dict()
+    return {
+        "baseline": {"start": base[0].date().isoformat(), "end": baseline_end.isoformat()},
+        "reporting": {"start": reporting_start.isoformat(), "end": end.isoformat()},
+        "model": {
+            "kind": fitted["kind"],
+            "n": fitted["n"][0],
+            "cvrmse": fitted["cvrmse"][0],
+            "r_squared": fitted["r_squared"][0],
+            "warnings": fitted["warnings"][0],
+            "calendar": "cn" if chinese_calendar else "none",
+        },
+        "guideline14_hourly": {
             "cvrmse": float(g14["cvrmse"][0]),
             "nmbe": float(g14["nmbe"][0]),
             "r_squared": float(g14["r_squared"][0]),

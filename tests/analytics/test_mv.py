@@ -177,3 +177,42 @@ def test_cli_json_and_bad_input(tmp_path: Path) -> None:
     assert out.exit_code == 2 and "meter.csv:3: start" in out.output
     out = runner.invoke(app, [*args[:6], "2016-13-01", *args[7:]])
     assert out.exit_code == 2 and "--baseline-end" in out.output
+
+
+def test_hourly_towt_recovers_the_savings_and_serializes() -> None:
+    meta = META["il-electricity-cdd-hdd-hourly"]
+    end = dt.date.fromisoformat(meta["blackout_end_date"])
+    got = mv_cli.run_hourly(
+        mv_cli.read_meter(DATA / meta["meter_data_filename"], hourly=True),
+        mv_cli.read_hourly_temperature(DATA / "il-tempF.csv.gz"),
+        baseline_end=dt.date.fromisoformat(meta["blackout_start_date"]),
+        reporting_start=end,
+        reporting_end=end + dt.timedelta(days=365),
+        chinese_calendar=False,  # Illinois
+    )
+    assert got["model"]["n"] == 8760 and got["savings"]["days"] == 8760
+    assert abs(got["savings"]["fractional"] - 0.10) <= 0.07
+    assert 0 < got["savings"]["fsu"] < 1
+    # A noisy synthetic hourly meter: Guideline 14's hourly limits say so.
+    assert not got["guideline14_hourly"]["passes"]
+
+    rng = np.random.default_rng(4)
+    hours = 24 * 7 * 8
+    tow = np.arange(hours) % 168
+    temp = 15 + 10 * np.sin(np.arange(hours) / 24) + rng.normal(0, 1, (3, hours))
+    use = 10 + (tow % 24 >= 8) * 5 + 0.3 * np.maximum(temp - 18, 0) + rng.normal(0, 0.2, (3, hours))
+    model = mv.fit_hourly(use, temp, tow)
+    again = mv.HourlyModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert np.allclose(again.predict(temp, tow), model.predict(temp, tow))
+    assert [w.key for w in model.warnings[0]] == ["baseline_too_short"]
+    with pytest.raises(ValueError, match="tow"):
+        mv.savings(model, use, temp)
+
+
+def test_chinese_calendar_in_the_times_of_week() -> None:
+    tz = dt.timezone(dt.timedelta(hours=8))
+    national_day = dt.datetime(2026, 10, 1, 9, tzinfo=tz)  # a Thursday, a holiday
+    adjusted = dt.datetime(2026, 9, 20, 9, tzinfo=tz)  # a Sunday worked for it (调休)
+    cn = mv_cli.times_of_week([national_day, adjusted], chinese_calendar=True)
+    plain = mv_cli.times_of_week([national_day, adjusted], chinese_calendar=False)
+    assert cn.tolist() == [6 * 24 + 9, 0 * 24 + 9] and plain.tolist() == [3 * 24 + 9, 6 * 24 + 9]
