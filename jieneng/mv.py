@@ -106,6 +106,21 @@ def read_temperature(path: Path) -> dict[dt.date, float]:
     return {day: float(np.mean(v)) for day, v in hours.items() if len(v) >= 12}
 
 
+def _check_order(first: dt.date, then: dt.date, *, later: str = "reporting_start") -> None:
+    if then < first or (later == "reporting_end" and then == first):
+        raise InputError(f"{later}: {then} is not after {first}")
+
+
+def _first_meter(values: dict[str, Any]) -> dict[str, Any]:
+    """A result of one meter: its arrays' only values, floats as Python floats."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, list | np.ndarray):
+            value = value[0]
+        out[key] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
 def run(
     meter: dict[dt.date, float],
     temperature: dict[dt.date, float],
@@ -119,13 +134,9 @@ def run(
     """Fit the baseline on the 365 days before ``baseline_end`` and measure the avoided energy
     from ``reporting_start`` to ``reporting_end`` (exclusive; default the day after the meter's
     last day). ``fuel`` ``gas`` or ``heat`` leaves out cooling models and keeps zeros."""
-    if reporting_start < baseline_end:
-        raise InputError(
-            f"reporting_start: {reporting_start} is before the baseline end {baseline_end}"
-        )
+    _check_order(baseline_end, reporting_start)
     end = reporting_end or (max(meter) + dt.timedelta(days=1))
-    if end <= reporting_start:
-        raise InputError(f"reporting_end: {end} is not after reporting_start {reporting_start}")
+    _check_order(reporting_start, end, later="reporting_end")
     base = [baseline_end - dt.timedelta(days=k) for k in range(mv.BASELINE_DAYS, 0, -1)]
     rep = [reporting_start + dt.timedelta(days=k) for k in range((end - reporting_start).days)]
 
@@ -153,15 +164,9 @@ def run(
         "baseline": {"start": base[0].isoformat(), "end": baseline_end.isoformat()},
         "reporting": {"start": reporting_start.isoformat(), "end": end.isoformat()},
         "fuel": fuel,
-        "model": {k: (v[0] if isinstance(v, list) else v) for k, v in model.to_dict().items()},
-        "guideline14_monthly": {
-            "cvrmse": float(g14["cvrmse"][0]),
-            "nmbe": float(g14["nmbe"][0]),
-            "r_squared": float(g14["r_squared"][0]),
-            "passes": bool(g14["passes"][0]),
-            "limits": g14["limits"],
-        },
-        "savings": {k: (v[0] if isinstance(v, list) else v) for k, v in result.to_dict().items()},
+        "model": _first_meter(model.to_dict()),
+        "guideline14_monthly": _first_meter(g14),
+        "savings": _first_meter(result.to_dict()),
     }
 
 
@@ -187,14 +192,10 @@ def run_hourly(
     """Fit an hourly TOWT baseline on the 8,760 hours before ``baseline_end`` (local midnight,
     in the meter file's UTC offset) and measure the avoided energy from ``reporting_start`` to
     ``reporting_end`` (exclusive; default the day after the meter's last hour)."""
-    if reporting_start < baseline_end:
-        raise InputError(
-            f"reporting_start: {reporting_start} is before the baseline end {baseline_end}"
-        )
+    _check_order(baseline_end, reporting_start)
     tz = next(iter(meter)).tzinfo
     end = reporting_end or (max(meter).date() + dt.timedelta(days=1))
-    if end <= reporting_start:
-        raise InputError(f"reporting_end: {end} is not after reporting_start {reporting_start}")
+    _check_order(reporting_start, end, later="reporting_end")
     midnight = dt.datetime.combine(baseline_end, dt.time(), tz)
     base = [midnight - dt.timedelta(hours=k) for k in range(mv.BASELINE_DAYS * 24, 0, -1)]
     first = dt.datetime.combine(reporting_start, dt.time(), tz)
@@ -224,12 +225,6 @@ def run_hourly(
             "warnings": fitted["warnings"][0],
             "calendar": "cn" if chinese_calendar else "none",
         },
-        "guideline14_hourly": {
-            "cvrmse": float(g14["cvrmse"][0]),
-            "nmbe": float(g14["nmbe"][0]),
-            "r_squared": float(g14["r_squared"][0]),
-            "passes": bool(g14["passes"][0]),
-            "limits": g14["limits"],
-        },
-        "savings": {k: (v[0] if isinstance(v, list) else v) for k, v in result.to_dict().items()},
+        "guideline14_hourly": _first_meter(g14),
+        "savings": _first_meter(result.to_dict()),
     }

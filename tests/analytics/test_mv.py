@@ -177,6 +177,10 @@ def test_cli_json_and_bad_input(tmp_path: Path) -> None:
     assert out.exit_code == 2 and "meter.csv:3: start" in out.output
     out = runner.invoke(app, [*args[:6], "2016-13-01", *args[7:]])
     assert out.exit_code == 2 and "--baseline-end" in out.output
+    out = runner.invoke(app, [*args[:6], "2017-02-01", *args[7:]])  # ends after reporting starts
+    assert (
+        out.exit_code == 2 and "reporting_start: 2017-01-04 is not after 2017-02-01" in out.output
+    )
 
 
 def test_hourly_towt_recovers_the_savings_and_serializes() -> None:
