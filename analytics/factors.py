@@ -7,6 +7,7 @@ date and confidence; :func:`load` reads that file or a user's own.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,13 @@ class Factors:
     co2: dict[str, Factor]
     price: dict[str, Factor]
     electricity_method: str = "equivalent"  # 当量值; "equal_value" for 等价值
+    co2_electricity_by_year: dict[int, Factor] = dataclasses.field(default_factory=dict)
+
+    def co2_electricity(self, year: int) -> Factor:
+        """The national grid factor for use in ``year``: that year's, else the latest earlier
+        one, else the default ``co2["electricity"]``."""
+        earlier = [y for y in self.co2_electricity_by_year if y <= year]
+        return self.co2_electricity_by_year[max(earlier)] if earlier else self.co2["electricity"]
 
     def kgce(self, carrier: str) -> float:
         key = f"electricity_{self.electricity_method}" if carrier == "electricity" else carrier
@@ -75,9 +83,15 @@ def load(path: Path = DEFAULT_FILE, electricity_method: str = "equivalent") -> F
             " or 'equal_value' (等价值)"
         )
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    by_year = doc.get("co2_electricity_by_year") or {}
+    try:
+        yearly = {int(year): Factor(**item) for year, item in by_year.items()}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: section 'co2_electricity_by_year': {exc}") from None
     return Factors(
         _section(doc, "standard_coal", path),
         _section(doc, "co2", path),
         _section(doc, "price", path),
         electricity_method,
+        yearly,
     )
