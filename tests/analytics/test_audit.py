@@ -1,0 +1,97 @@
+"""A hand-computed audit: one small office building, one year (2023), default factors.
+
+The building: 1,000 m², 50 people. Electricity main 10,000 kWh a month (分项 01A 4,000, 01B
+3,000, 01C 2,000, 01D 1,000); gas 500 m³ in January–March, November and December; water
+300 m³ a month; 200 kg of diesel for the official car in June (a fuel-card record).
+
+By hand, with GB/T 2589 当量值 and the example prices of analytics/data/factors.yaml:
+- electricity 120,000 kWh × 0.1229 = 14,748.00 kgce; × 0.5306 (2023 grid) = 63,672.0 kgCO2;
+  × 0.80 = 96,000.00 ¥
+- gas 2,500 m³ × 1.2143 = 3,035.75 kgce; × 2.1622 = 5,405.5 kgCO2; × 3.50 = 8,750.00 ¥
+- water 3,600 m³: no standard coal (a working medium); × 5.50 = 19,800.00 ¥
+- diesel 200 kg × 1.4571 = 291.42 kgce; × 3.096 = 619.2 kgCO2; × 9.0 = 1,800.00 ¥
+- totals 18,075.17 kgce (18.07517 tce), 69,696.7 kgCO2, 126,350.00 ¥; 18.07517 kgce/m²,
+  361.5034 kgce/person, 120 kWh/m², 72 m³ water/person
+- January 1,229.00 + 607.15 = 1,836.15 kgce; June 1,229.00 + 291.42 = 1,520.42 kgce
+- GB/T 51161 (A, government, cold: 55 / 45 kWh/m²), 3,000 h: 120 × (0.3 + 0.7 × 2,500/3,000)
+  = 106.00 kWh/m², above the constraint
+- 2022 with 11,000 kWh a month and no diesel: 16,222.80 + 3,035.75 = 19,258.55 kgce;
+  year over year 18,075.17 / 19,258.55 − 1 = −6.1448 %
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analytics import factors, reference
+from analytics.audit import BuildingPeriod, Record, audit
+
+GAS = np.array([500, 500, 500, 0, 0, 0, 0, 0, 0, 0, 500, 500], dtype=float)
+
+
+def building(kwh_per_month: float, records: list[Record]) -> BuildingPeriod:
+    share = kwh_per_month / 10_000
+    return BuildingPeriod(
+        monthly={
+            "01": np.full(12, kwh_per_month),
+            "01A": np.full(12, 4_000 * share),
+            "01B": np.full(12, 3_000 * share),
+            "01C": np.full(12, 2_000 * share),
+            "01D": np.full(12, 1_000 * share),
+            "02": np.full(12, 300.0),
+            "03": GAS,
+        },
+        estimated={"01": np.r_[0.5, np.zeros(11)]},  # half of January's electricity estimated
+        floor_area_m2=1_000,
+        headcount=50,
+        records=records,
+        operating_hours=3_000,
+    )
+
+
+def test_hand_computed_audit() -> None:
+    diesel = Record("diesel", 200.0, 6, "油卡对账单 2023-06")
+    got = audit(
+        building(10_000, [diesel]),
+        factors.load(),
+        reference.load(),
+        year=2023,
+        previous=building(11_000, []),
+        benchmark=("A", "government", "cold"),
+    )
+    t = got["totals"]
+    assert t["kgce"] == pytest.approx(18_075.17, abs=0.1)
+    assert t["tce"] == pytest.approx(18.07517, abs=1e-4)
+    assert t["kgco2"] == pytest.approx(69_696.7, abs=0.1)
+    assert t["cny"] == pytest.approx(126_350.00, abs=0.01)
+    rows = got["by_code"]
+    assert rows["01"]["cny"] == pytest.approx(96_000.00, abs=0.01)
+    assert rows["03"]["kgce"] == pytest.approx(3_035.75, abs=0.1)
+    assert rows["02"]["kgce"] == 0 and rows["02"]["cny"] == pytest.approx(19_800.00, abs=0.01)
+    assert rows["record:diesel"]["documents"] == ["油卡对账单 2023-06"]
+    assert not rows["01A"]["counted"] and rows["01A"]["use"] == 48_000  # a breakdown of 01
+    assert rows["01B"]["name"] == "空调用电"
+    i = got["intensity"]
+    assert i["kgce_per_m2"] == pytest.approx(18.07517, abs=1e-4)
+    assert i["kgce_per_person"] == pytest.approx(361.5034, abs=1e-3)
+    assert i["kwh_per_m2"] == 120 and i["water_m3_per_person"] == 72
+    assert got["monthly_kgce"][0] == pytest.approx(1_836.15, abs=0.1)
+    assert got["monthly_kgce"][5] == pytest.approx(1_520.42, abs=0.1)
+    assert got["month_over_month"][1] == pytest.approx(0.0)
+    assert got["quality"]["01"] == pytest.approx(0.5 / 12)
+    g = got["gb51161"]
+    assert g["corrected_kwh_per_m2"] == pytest.approx(106.0, abs=0.01)
+    assert not g["meets_constraint"] and g["confidence"] == "U"
+    assert got["year_over_year"]["kgce"] == pytest.approx(-0.061448, abs=1e-5)
+
+
+def test_bad_building_data_names_the_field() -> None:
+    with pytest.raises(ValueError, match="floor_area_m2"):
+        BuildingPeriod(monthly={}, floor_area_m2=0, headcount=1)
+    with pytest.raises(ValueError, match=r"monthly\['01'\]"):
+        BuildingPeriod(monthly={"01": np.ones(11)}, floor_area_m2=1, headcount=1)
+    with pytest.raises(ValueError, match="records: month 13"):
+        BuildingPeriod(
+            monthly={}, floor_area_m2=1, headcount=1, records=[Record("diesel", 1.0, 13, "x")]
+        )
