@@ -547,7 +547,7 @@ def evaluate_nab(
 
 @app.command("mv")
 def measure_and_verify(
-    meter_csv: Annotated[Path, typer.Option(help="daily use: start,value (eemeter samples)")],
+    meter_csv: Annotated[Path, typer.Option(help="use per day (or hour): start,value")],
     temperature_csv: Annotated[Path, typer.Option(help="hourly outdoor air: dt,tempF or dt,tempC")],
     baseline_end: Annotated[str, typer.Option(help="first day after the baseline, YYYY-MM-DD")],
     reporting_start: Annotated[str, typer.Option(help="first reporting day, YYYY-MM-DD")],
