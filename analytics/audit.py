@@ -245,3 +245,57 @@ def _estimated_share(values: np.ndarray, estimated: np.ndarray | None) -> float:
     v = np.nan_to_num(values)
     total = v.sum()
     return float((v * np.asarray(estimated, dtype=np.float64)).sum() / total) if total else 0.0
+
+
+#: Quota levels (定额) from the best to the mandatory ceiling.
+QUOTA_LEVELS = ("guide", "baseline", "constraint")
+
+
+def quota_band(value: float, quota: dict[str, float]) -> str:
+    """Where an indicator stands against a quota's levels (引导值 ≤ 基准值 ≤ 约束值):
+    ``guide`` (at or below the guide value), ``baseline``, ``constraint`` (within the
+    mandatory ceiling) or ``over`` (above it, 超定额)."""
+    levels = [quota[k] for k in QUOTA_LEVELS]
+    if levels != sorted(levels):
+        raise ValueError(f"quota: guide ≤ baseline ≤ constraint expected, got {levels}")
+    for name, limit in zip(QUOTA_LEVELS, levels, strict=True):
+        if value <= limit:
+            return name
+    return "over"
+
+
+def target_progress(
+    base: float, current: float, *, reduction: float, base_year: int, target_year: int, year: int
+) -> dict[str, float | bool]:
+    """Progress of an indicator towards a target against a base year (e.g. 十四五: energy per
+    m² −5 % from 2020 to 2025), the path to it taken as a straight line.
+
+    Parameters
+    ----------
+    base, current : float
+        The indicator in the base year and in ``year`` (same unit).
+    reduction : float
+        The target change over the plan, e.g. −0.05.
+    base_year, target_year, year : int
+
+    Returns
+    -------
+    dict
+        ``change`` (current vs base), ``expected`` (the straight-line change due by ``year``),
+        ``target`` (the change due by the target year), ``on_track`` (change ≤ expected),
+        ``achieved`` (change ≤ target).
+    """
+    if not base > 0:
+        raise ValueError(f"base: the base year's value must be > 0, got {base}")
+    if not base_year < target_year:
+        raise ValueError(f"target_year: {target_year} is not after base_year {base_year}")
+    elapsed = min(max(year - base_year, 0), target_year - base_year)
+    expected = reduction * elapsed / (target_year - base_year)
+    change = current / base - 1
+    return {
+        "change": change,
+        "expected": expected,
+        "target": reduction,
+        "on_track": change <= expected,
+        "achieved": change <= reduction,
+    }

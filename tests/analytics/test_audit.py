@@ -95,3 +95,33 @@ def test_bad_building_data_names_the_field() -> None:
         BuildingPeriod(
             monthly={}, floor_area_m2=1, headcount=1, records=[Record("diesel", 1.0, 13, "x")]
         )
+
+
+def test_quota_bands_and_target_progress() -> None:
+    from analytics.audit import quota_band, target_progress
+
+    quota = reference.load().quota_examples["db37_2672_government_a"]["indicators"]
+    per_m2 = quota["non_heating_energy_per_m2"]  # 20.0 / 11.9 / 6.5 kgce/(m²·a)
+    assert [quota_band(v, per_m2) for v in (6.5, 10.0, 18.07517, 25.0)] == [
+        "guide",
+        "baseline",
+        "constraint",
+        "over",
+    ]
+    with pytest.raises(ValueError, match="quota"):
+        quota_band(1.0, {"guide": 3.0, "baseline": 2.0, "constraint": 1.0})
+    # 十四五: energy per m² −5 % from 2020 to 2025; in 2023 three fifths of it is due (−3 %).
+    plan = reference.load().targets["plan_14th"]
+    got = target_progress(
+        20.0,
+        19.5,
+        reduction=plan["reductions"]["energy_per_m2"],
+        base_year=plan["base_year"],
+        target_year=plan["target_year"],
+        year=2023,
+    )
+    assert got["change"] == pytest.approx(-0.025) and got["expected"] == pytest.approx(-0.03)
+    assert not got["on_track"] and not got["achieved"]
+    assert target_progress(20, 18.9, reduction=-0.05, base_year=2020, target_year=2025, year=2025)[
+        "achieved"
+    ]
