@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from analytics import mv
@@ -220,3 +222,21 @@ def test_chinese_calendar_in_the_times_of_week() -> None:
     cn = mv_cli.times_of_week([national_day, adjusted], chinese_calendar=True)
     plain = mv_cli.times_of_week([national_day, adjusted], chinese_calendar=False)
     assert cn.tolist() == [6 * 24 + 9, 0 * 24 + 9] and plain.tolist() == [3 * 24 + 9, 6 * 24 + 9]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**16), st.sampled_from([1e-3, 0.5, 3.6, 1000.0]))
+def test_a_unit_change_scales_the_model_and_keeps_the_choice(seed: int, k: float) -> None:
+    """kWh → MWh (or any unit): same model type and balance points, coefficients × k, the
+    same CV(RMSE) and fractional savings."""
+    use, temp, _ = synthetic(4, 365, seed)
+    a, b = mv.fit_daily(use, temp), mv.fit_daily(use * k, temp)
+    assert np.array_equal(a.model_type, b.model_type)
+    assert np.array_equal(a.hdd_balance_c, b.hdd_balance_c, equal_nan=True)
+    assert np.array_equal(a.cdd_balance_c, b.cdd_balance_c, equal_nan=True)
+    assert np.allclose(b.intercept, a.intercept * k, rtol=1e-9)
+    assert np.allclose(b.beta_hdd, a.beta_hdd * k, rtol=1e-9)
+    assert np.allclose(a.cvrmse, b.cvrmse, rtol=1e-9)
+    sa = mv.savings(a, use * 0.9, temp)
+    sb = mv.savings(b, use * 0.9 * k, temp)
+    assert np.allclose(sa.fractional, sb.fractional, rtol=1e-9, atol=1e-12)
