@@ -17,6 +17,7 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,25 @@ class Record:
     month: int
     document: str
     note: str = ""
+
+
+def records_by_month(
+    carrier: str, amount: float, start: date, end: date, document: str, *, year: int
+) -> list[Record]:
+    """A consumption record of an inclusive period, as records of the months of ``year`` it
+    covers, in proportion to their days (a heat bill of 15 January – 14 February: 17/31 in
+    January, 14/31 in February); days outside ``year`` are left out."""
+    if end < start:
+        raise ValueError(f"end: {end} is before start {start}")
+    days = (end - start).days + 1
+    out = []
+    for month in range(1, 13):
+        first = date(year, month, 1)
+        last = date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
+        overlap = (min(end, last) - max(start, first)).days + 1
+        if overlap > 0:
+            out.append(Record(carrier, amount * overlap / days, month, document))
+    return out
 
 
 @dataclass

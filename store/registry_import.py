@@ -43,6 +43,16 @@ Fields (* = required)
     meter_replacements: point* (a point key), replaced_at* (ISO 8601; without an offset it
     is local time of the point's building, else Asia/Shanghai), old_final_value,
     new_initial_value (register values in the point's canonical unit), new_multiplier, note.
+    consumption_records (energy no meter sees, for audits): institution*, building (a
+    building code; empty: the institution's, e.g. its vehicles), carrier* (electricity,
+    natural_gas, heat, water, gasoline, diesel, lpg, lng, raw_coal, steam or 电, 天然气,
+    热力, 水, 汽油, 柴油, 液化石油气, 液化天然气, 原煤, 蒸汽), amount* (≥ 0), unit* (kg or t
+    of fuels, kWh/MWh/万kWh, m³, GJ/MJ of heat; stored in the carrier's unit), period_start*,
+    period_end* (dates, inclusive), document* (where the number comes from), note. Matched on
+    institution, building, carrier, period and document.
+    quotas (定额): institution*, year*, indicator* (energy_per_m2, energy_per_capita,
+    electricity_per_m2, non_heating_energy_per_m2, water_per_capita), unit*, guide, baseline,
+    constraint* (引导值 ≤ 基准值 ≤ 约束值), source. Matched on institution, year, indicator.
 """
 
 from __future__ import annotations
@@ -55,7 +65,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -66,7 +76,14 @@ import yaml
 from ingest import units
 from store import RegistryError
 
-ENTITIES = ("institutions", "buildings", "points", "meter_replacements")
+ENTITIES = (
+    "institutions",
+    "buildings",
+    "points",
+    "meter_replacements",
+    "consumption_records",
+    "quotas",
+)
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 MAX_ERRORS = 20  # error lines shown in one RegistryError
 _LOCK_ID = 0x6A696572  # "jier": serializes concurrent registry imports
@@ -279,6 +296,71 @@ def _timestamp(value: object) -> datetime:
         ) from None
 
 
+def _date(value: object) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value  # YAML reads 2024-03-01 as a date
+    text = _text(value)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _Bad(f"must be a date such as 2024-03-01, got {_show(value)}") from None
+
+
+def _year(value: object) -> int:
+    year = _count(value)
+    if not 2000 <= year <= 2100:
+        raise _Bad(f"must be a year 2000–2100, got {_show(value)}")
+    return year
+
+
+#: Carriers of consumption records (keys of analytics/data/factors.yaml), their unit there and
+#: the units a record may be written in, with the factor to it.
+RECORD_CARRIERS: dict[str, tuple[str, dict[str, float]]] = {
+    "electricity": ("kWh", {"kwh": 1.0, "mwh": 1000.0, "万kwh": 10_000.0}),
+    "natural_gas": ("m3", {"m3": 1.0, "m³": 1.0, "万m3": 10_000.0}),
+    "heat": ("kWh", {"kwh": 1.0, "gj": 1000 / 3.6, "mj": 1 / 3.6}),
+    "water": ("m3", {"m3": 1.0, "m³": 1.0, "t": 1.0}),
+    "gasoline": ("kg", {"kg": 1.0, "t": 1000.0}),
+    "diesel": ("kg", {"kg": 1.0, "t": 1000.0}),
+    "lpg": ("kg", {"kg": 1.0, "t": 1000.0}),
+    "lng": ("kg", {"kg": 1.0, "t": 1000.0}),
+    "raw_coal": ("kg", {"kg": 1.0, "t": 1000.0}),
+    "steam": ("kg", {"kg": 1.0, "t": 1000.0}),
+}
+_carrier = _choice(
+    {
+        **{c: c for c in RECORD_CARRIERS},
+        "电": "electricity",
+        "天然气": "natural_gas",
+        "热力": "heat",
+        "水": "water",
+        "汽油": "gasoline",
+        "柴油": "diesel",
+        "液化石油气": "lpg",
+        "液化天然气": "lng",
+        "原煤": "raw_coal",
+        "煤": "raw_coal",
+        "蒸汽": "steam",
+    },
+    ", ".join(RECORD_CARRIERS)
+    + " (or 电, 天然气, 热力, 水, 汽油, 柴油, 液化石油气, 液化天然气, 原煤, 蒸汽)",
+)
+_indicator = _choice(
+    {
+        name: name
+        for name in (
+            "energy_per_m2",
+            "energy_per_capita",
+            "electricity_per_m2",
+            "non_heating_energy_per_m2",
+            "water_per_capita",
+        )
+    },
+    "energy_per_m2, energy_per_capita, electricity_per_m2, non_heating_energy_per_m2,"
+    " water_per_capita",
+)
+
+
 class _Field(NamedTuple):
     parse: Callable[[object], Any]
     required: bool = False
@@ -325,6 +407,27 @@ _FIELDS: dict[str, dict[str, _Field]] = {
         "new_multiplier": _Field(_positive),
         "note": _Field(_text),
     },
+    "consumption_records": {
+        "institution": _Field(_key, True),
+        "building": _Field(_building_code),
+        "carrier": _Field(_carrier, True),
+        "amount": _Field(_non_negative, True),
+        "unit": _Field(_text, True),
+        "period_start": _Field(_date, True),
+        "period_end": _Field(_date, True),
+        "document": _Field(_text, True),
+        "note": _Field(_text),
+    },
+    "quotas": {
+        "institution": _Field(_key, True),
+        "year": _Field(_year, True),
+        "indicator": _Field(_indicator, True),
+        "unit": _Field(_text, True),
+        "guide": _Field(_non_negative),
+        "baseline": _Field(_non_negative),
+        "constraint": _Field(_non_negative, True),
+        "source": _Field(_text),
+    },
 }
 # The field naming a row in messages, and its natural key.
 _IDENT = {
@@ -332,6 +435,8 @@ _IDENT = {
     "buildings": "code",
     "points": "key",
     "meter_replacements": "point",
+    "consumption_records": "document",
+    "quotas": "indicator",
 }
 
 
@@ -471,6 +576,10 @@ def _csv_entity(path: Path, header: list[str]) -> str:
     if stem in ENTITIES:
         return stem
     columns = set(header)
+    if {"carrier", "amount"} <= columns:
+        return "consumption_records"
+    if {"indicator", "constraint"} <= columns:
+        return "quotas"
     if {"point", "replaced_at"} <= columns:
         return "meter_replacements"
     if "key" in columns:
@@ -587,6 +696,28 @@ def _check_fields(row: _Row, errors: _Errors) -> None:
                 v["rollover_value"] = unit.to_canonical(v["rollover_value"])
         if v.get("parent") is not None and v["parent"] == v.get("key"):
             errors.add(row.where, "parent", "a point cannot be its own parent", row)
+    elif row.entity == "consumption_records":
+        if row.ok("carrier", "unit", "amount"):
+            canonical, known = RECORD_CARRIERS[v["carrier"]]
+            factor = known.get(v["unit"].lower().replace(" ", ""))
+            if factor is None:
+                errors.add(
+                    row.where,
+                    "unit",
+                    f"{_show(v['unit'])} is not a unit of {v['carrier']}"
+                    f" (one of {', '.join(known)})",
+                    row,
+                )
+            else:
+                v["amount"], v["unit"] = v["amount"] * factor, canonical
+        if row.ok("period_start", "period_end") and v["period_end"] < v["period_start"]:
+            errors.add(row.where, "period_end", "is before period_start", row)
+    elif row.entity == "quotas" and row.ok("guide", "baseline", "constraint"):
+        levels = [v[k] for k in ("guide", "baseline", "constraint") if v.get(k) is not None]
+        if levels != sorted(levels):
+            errors.add(
+                row.where, "constraint", "levels must run guide ≤ baseline ≤ constraint", row
+            )
 
 
 def _check_duplicates(
@@ -613,8 +744,18 @@ class _Database:
 
     @classmethod
     def load(cls, conn: psycopg.Connection, rows: dict[str, list[_Row]]) -> _Database:
-        codes = sorted({r.values.get("institution") for r in rows.get("buildings", [])} - {None})
-        buildings = sorted({r.values.get("building") for r in rows.get("points", [])} - {None})
+        referring = ("buildings", "consumption_records", "quotas")
+        codes = sorted(
+            {r.values.get("institution") for e in referring for r in rows.get(e, [])} - {None}
+        )
+        buildings = sorted(
+            {
+                r.values.get("building")
+                for e in ("points", "consumption_records")
+                for r in rows.get(e, [])
+            }
+            - {None}
+        )
         found = conn.execute(
             "SELECT code FROM institutions WHERE code = ANY(%s)", (codes,)
         ).fetchall()
@@ -640,13 +781,23 @@ def _check_references(rows: dict[str, list[_Row]], db: _Database, errors: _Error
             if r.ok("code")
         }
     )
-    for row in rows.get("buildings", []):
+    for row in [r for e in ("buildings", "consumption_records", "quotas") for r in rows.get(e, [])]:
         code = row.values.get("institution")
         if row.ok("institution") and code is not None and code not in institutions:
             errors.add(
                 row.where,
                 "institution",
                 f"unknown institution {_show(code)}: not in this file nor in the database",
+                row,
+            )
+
+    for row in rows.get("consumption_records", []):
+        building = row.values.get("building")
+        if row.ok("building") and building is not None and building not in buildings:
+            errors.add(
+                row.where,
+                "building",
+                f"unknown building {_show(building)}: not in this file nor in the database",
                 row,
             )
 
@@ -801,12 +952,32 @@ _SQL = {
             ),
         },
     ),
+    "consumption_records": _upsert(
+        "consumption_records",
+        ("institution_id", "building_id", "carrier", "period_start", "period_end", "document"),
+        {
+            "institution_id": "(SELECT id FROM institutions WHERE code = %(institution)s)",
+            "building_id": "(SELECT id FROM buildings WHERE code = %(building)s)",
+            **_plain("carrier", "amount", "unit", "period_start", "period_end", "document", "note"),
+        },
+    ),
+    "quotas": _upsert(
+        "quotas",
+        ("institution_id", "year", "indicator"),
+        {
+            "institution_id": "(SELECT id FROM institutions WHERE code = %(institution)s)",
+            **_plain("year", "indicator", "unit", "guide", "baseline"),
+            "constraint_value": "%(constraint)s",
+            **_plain("source"),
+        },
+    ),
 }
 _SET_PARENT = """
     UPDATE points SET parent_id = parent.id
     FROM (SELECT (SELECT id FROM points WHERE key = %(parent)s) AS id) AS parent
     WHERE points.key = %(key)s AND points.parent_id IS DISTINCT FROM parent.id"""
 _COLUMN_FIELD = {
+    "constraint_value": "constraint",
     "institution_id": "institution",
     "building_id": "building",
     "parent_id": "parent",
@@ -885,6 +1056,28 @@ def import_file(conn: psycopg.Connection, path: str | os.PathLike[str]) -> dict[
             rows.get("meter_replacements", []),
             lambda r: (r.values["point"], r.values["replaced_at"]),
             "point and replaced_at",
+            errors,
+        )
+        _check_duplicates(
+            rows.get("consumption_records", []),
+            lambda r: tuple(
+                r.values[k]
+                for k in (
+                    "institution",
+                    "building",
+                    "carrier",
+                    "period_start",
+                    "period_end",
+                    "document",
+                )
+            ),
+            "institution, building, carrier, period and document",
+            errors,
+        )
+        _check_duplicates(
+            rows.get("quotas", []),
+            lambda r: (r.values["institution"], r.values["year"], r.values["indicator"]),
+            "institution, year and indicator",
             errors,
         )
         errors.raise_if_any()

@@ -125,3 +125,18 @@ def test_quota_bands_and_target_progress() -> None:
     assert target_progress(20, 18.9, reduction=-0.05, base_year=2020, target_year=2025, year=2025)[
         "achieved"
     ]
+
+
+def test_a_record_over_months_is_split_by_days() -> None:
+    import datetime as dt
+
+    from analytics.audit import records_by_month
+
+    split = records_by_month(
+        "heat", 3_100.0, dt.date(2023, 1, 15), dt.date(2023, 2, 14), "热力账单", year=2023
+    )
+    assert [(r.month, r.amount) for r in split] == [(1, 1_700.0), (2, 1_400.0)]
+    across = records_by_month(
+        "diesel", 62.0, dt.date(2022, 12, 1), dt.date(2023, 1, 31), "油卡", year=2023
+    )
+    assert [(r.month, r.amount) for r in across] == [(1, 31.0)]  # December belongs to 2022

@@ -16,7 +16,14 @@ from tests.fix_db import Database
 DATA = Path(__file__).parent.parent / "data"
 EXAMPLE = DATA / "registry_example.yaml"
 POINTS_CSV = DATA / "points_example.csv"
-TABLES = ("institutions", "buildings", "points", "meter_replacements")
+TABLES = (
+    "institutions",
+    "buildings",
+    "points",
+    "meter_replacements",
+    "consumption_records",
+    "quotas",
+)
 BOM = "\ufeff"
 
 HOSPITAL_YAML = """\
@@ -32,7 +39,8 @@ def db(plain_database: Database) -> Database:
     """The module's database with an empty registry."""
     with plain_database.connect(autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE meter_replacements, points, buildings, institutions RESTART IDENTITY CASCADE"
+            "TRUNCATE consumption_records, quotas, meter_replacements, points, buildings,"
+            " institutions RESTART IDENTITY CASCADE"
         )
     return plain_database
 
@@ -547,3 +555,76 @@ def test_cli_registry_import(db: Database, tmp_path: Path) -> None:
         failed.output.split()
     )
     assert rows(db, "SELECT count(*) FROM points") == [(11,)]
+
+
+AUDIT_YAML = """\
+consumption_records:
+  - {institution: GZ-TH-YY-001, carrier: 柴油, amount: 0.2, unit: t, period_start: 2023-06-01,
+     period_end: 2023-06-30, document: 油卡对账单 2023-06, note: 公务用车}
+  - {institution: GZ-TH-YY-001, building: 440106E001, carrier: heat, amount: 36, unit: GJ,
+     period_start: 2023-01-01, period_end: 2023-01-31, document: 热力账单 2023-01}
+quotas:
+  - {institution: GZ-TH-YY-001, year: 2023, indicator: energy_per_m2, unit: kgce/(m2·a),
+     guide: 6.5, baseline: 11.9, constraint: 20.0, source: DB37/T 2672-2019}
+"""
+
+
+def test_consumption_records_and_quotas(db: Database, tmp_path: Path) -> None:
+    run(db, write(tmp_path / "hospital.yaml", HOSPITAL_YAML))
+    counts = run(db, write(tmp_path / "audit.yaml", AUDIT_YAML))
+    assert counts == {"consumption_records": 2, "quotas": 1}
+    got = rows(
+        db,
+        "SELECT building_id IS NULL, carrier, amount, unit, period_start::text, document"
+        " FROM consumption_records ORDER BY id",
+    )
+    assert got[0] == (True, "diesel", 200.0, "kg", "2023-06-01", "油卡对账单 2023-06")
+    assert got[1][1:4] == ("heat", pytest.approx(10_000.0), "kWh")  # 36 GJ
+    assert rows(db, "SELECT guide, baseline, constraint_value FROM quotas") == [(6.5, 11.9, 20.0)]
+    before = snapshot(db)
+    run(db, tmp_path / "audit.yaml")  # again: nothing changes, the vehicle record included
+    assert snapshot(db) == before
+    csv = write(
+        tmp_path / "records.csv",
+        "institution,carrier,amount,unit,period_start,period_end,document\n"
+        "GZ-TH-YY-001,汽油,120,kg,2023-07-01,2023-07-31,油卡对账单 2023-07\n",
+    )
+    assert run(db, csv) == {"consumption_records": 1}
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "reason"),
+    [
+        ("carrier: petrol, amount: 1, unit: kg", "carrier", "must be one of electricity"),
+        ("carrier: diesel, amount: 1, unit: L", "unit", "'L' is not a unit of diesel"),
+        ("carrier: diesel, amount: -1, unit: kg", "amount", "must be a number >= 0"),
+    ],
+)
+def test_consumption_record_errors_name_the_field(
+    db: Database, tmp_path: Path, row: str, field: str, reason: str
+) -> None:
+    run(db, write(tmp_path / "hospital.yaml", HOSPITAL_YAML))
+    bad = write(
+        tmp_path / "bad.yaml",
+        "consumption_records:\n  - {institution: GZ-TH-YY-001, " + row + ", period_start: "
+        "2023-06-01, period_end: 2023-05-01, document: x}\n",
+    )
+    before = snapshot(db)
+    with pytest.raises(RegistryError) as err:
+        run(db, bad)
+    assert f"field '{field}': {reason}" in str(err.value)
+    assert "field 'period_end': is before period_start" in str(err.value)
+    assert snapshot(db) == before
+
+
+def test_quota_levels_and_unknown_institution(db: Database, tmp_path: Path) -> None:
+    bad = write(
+        tmp_path / "quotas.csv",
+        "institution,year,indicator,unit,guide,baseline,constraint\n"
+        "NOWHERE,2023,energy_per_m2,kgce/(m2·a),12,11,20\n",
+    )
+    with pytest.raises(RegistryError) as err:
+        run(db, bad)
+    text = str(err.value)
+    assert "quotas.csv line 2, field 'constraint': levels must run guide ≤ baseline" in text
+    assert "field 'institution': unknown institution 'NOWHERE'" in text
