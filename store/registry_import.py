@@ -63,7 +63,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -770,6 +770,20 @@ class _Database:
         return cls({c for (c,) in found}, dict(zones), {k: (q, pk, tz) for k, q, pk, tz in points})
 
 
+def _check_known(rows: list[_Row], name: str, known: Container[str], errors: _Errors) -> None:
+    """Rows whose ``name`` (an institution or building code) is neither in the file nor in
+    the database."""
+    for row in rows:
+        value = row.values.get(name)
+        if row.ok(name) and value is not None and value not in known:
+            errors.add(
+                row.where,
+                name,
+                f"unknown {name} {_show(value)}: not in this file nor in the database",
+                row,
+            )
+
+
 def _check_references(rows: dict[str, list[_Row]], db: _Database, errors: _Errors) -> None:
     institutions = {r.values["code"] for r in rows.get("institutions", []) if r.ok("code")}
     institutions |= db.institutions
@@ -781,25 +795,10 @@ def _check_references(rows: dict[str, list[_Row]], db: _Database, errors: _Error
             if r.ok("code")
         }
     )
-    for row in [r for e in ("buildings", "consumption_records", "quotas") for r in rows.get(e, [])]:
-        code = row.values.get("institution")
-        if row.ok("institution") and code is not None and code not in institutions:
-            errors.add(
-                row.where,
-                "institution",
-                f"unknown institution {_show(code)}: not in this file nor in the database",
-                row,
-            )
-
-    for row in rows.get("consumption_records", []):
-        building = row.values.get("building")
-        if row.ok("building") and building is not None and building not in buildings:
-            errors.add(
-                row.where,
-                "building",
-                f"unknown building {_show(building)}: not in this file nor in the database",
-                row,
-            )
+    for entity in ("buildings", "consumption_records", "quotas"):
+        _check_known(rows.get(entity, []), "institution", institutions, errors)
+    for entity in ("points", "consumption_records"):
+        _check_known(rows.get(entity, []), "building", buildings, errors)
 
     points = rows.get("points", [])
     quantity = {k: q for k, (q, _, _) in db.points.items()}
@@ -821,15 +820,7 @@ def _check_references(rows: dict[str, list[_Row]], db: _Database, errors: _Error
                 )
             quantity[v["key"]] = v["quantity"]
         parents[v["key"]] = v.get("parent")
-        building = v.get("building")
-        if row.ok("building") and building is not None and building not in buildings:
-            errors.add(
-                row.where,
-                "building",
-                f"unknown building {_show(building)}: not in this file nor in the database",
-                row,
-            )
-        zone[v["key"]] = buildings.get(building or "", DEFAULT_TIME_ZONE)
+        zone[v["key"]] = buildings.get(v.get("building") or "", DEFAULT_TIME_ZONE)
 
     cycles: set[frozenset[str]] = set()
     for row in points:

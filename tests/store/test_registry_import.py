@@ -16,14 +16,7 @@ from tests.fix_db import Database
 DATA = Path(__file__).parent.parent / "data"
 EXAMPLE = DATA / "registry_example.yaml"
 POINTS_CSV = DATA / "points_example.csv"
-TABLES = (
-    "institutions",
-    "buildings",
-    "points",
-    "meter_replacements",
-    "consumption_records",
-    "quotas",
-)
+TABLES = registry_import.ENTITIES
 BOM = "\ufeff"
 
 HOSPITAL_YAML = """\
