@@ -218,37 +218,30 @@ def judged_spans(lo: dt.datetime, n_slots: int) -> dict[str, store.Span | None]:
     return out
 
 
-def analyze_window(
+@dataclass
+class Grids:
+    """A window of some buildings' points on the analysis grid (:func:`window_grids`)."""
+
+    registers: np.ndarray
+    register_flags: np.ndarray
+    instant: np.ndarray
+    layout: suite.Layout
+    replacements: list[Replacement]
+    cumulative: np.ndarray
+    slot_ends: np.ndarray  # µs
+
+
+def window_grids(
     points: Sequence[store.PointRow],
     buckets: store.Buckets,
     replacements: Sequence[store.ReplacementRow],
     *,
     lo: dt.datetime,
     hi: dt.datetime,
-    utc_offset_s: int,
-    factors: factorlib.Factors,
-    first_seen: Mapping[int, dt.datetime] | None = None,
-) -> WindowResult:
-    """Run the suite over one window of some buildings' points; return their runs.
-
-    Parameters
-    ----------
-    points : sequence of PointRow
-        The points of the buildings, grouped by building.
-    buckets : Buckets
-        Their ``v_rollup_15m`` rows from ``lo - 15 min`` to ``hi + 15 min``.
-    replacements : sequence of ReplacementRow
-        Their meter replacements in the window.
-    lo, hi : datetime
-        The window: ``lo`` is a local midnight, both on the 15-minute grid.
-    utc_offset_s : int
-        The buildings' offset from UTC (China: 8 h).
-    factors : Factors
-        Standard coal, CO2 and prices for the impact of waste.
-    first_seen : mapping of point id to datetime, optional
-        Each point's first reading ever: no silence is reported before it (a meter that
-        was not installed yet), nor on points that never reported.
-    """
+) -> Grids:
+    """The grids ``analytics.suite.analyze`` takes, from the points' ``v_rollup_15m`` rows
+    (``lo - 15 min`` to ``hi + 15 min``) and their meter replacements; ``lo`` a local
+    midnight, both on the 15-minute grid."""
     n = int((hi - lo) / STEP)
     lo_us = _us(lo)
     ids = np.array([p.id for p in points], dtype=np.int64)
@@ -288,7 +281,7 @@ def analyze_window(
     meter_rows = np.flatnonzero(np.isin(roles, list(suite.METER_ROLES)))
     meter_of = {int(ids[r]): k for k, r in enumerate(meter_rows)}
     slot_ends = lo_us + np.arange(1, n + 1, dtype=np.int64) * STEP_S * 1_000_000
-    events = []
+    events: list[Replacement] = []
     for ev in replacements:
         slot = int(np.searchsorted(slot_ends, _us(ev.replaced_at)))
         if ev.point_id not in meter_of or not 0 <= slot < n:
@@ -306,6 +299,46 @@ def analyze_window(
                 float(ev.new_multiplier or mult),
             )
         )
+    return Grids(registers, reg_flags, instant, layout, events, cumulative, slot_ends)
+
+
+def analyze_window(
+    points: Sequence[store.PointRow],
+    buckets: store.Buckets,
+    replacements: Sequence[store.ReplacementRow],
+    *,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    utc_offset_s: int,
+    factors: factorlib.Factors,
+    first_seen: Mapping[int, dt.datetime] | None = None,
+) -> WindowResult:
+    """Run the suite over one window of some buildings' points; return their runs.
+
+    Parameters
+    ----------
+    points : sequence of PointRow
+        The points of the buildings, grouped by building.
+    buckets : Buckets
+        Their ``v_rollup_15m`` rows from ``lo - 15 min`` to ``hi + 15 min``.
+    replacements : sequence of ReplacementRow
+        Their meter replacements in the window.
+    lo, hi : datetime
+        The window: ``lo`` is a local midnight, both on the 15-minute grid.
+    utc_offset_s : int
+        The buildings' offset from UTC (China: 8 h).
+    factors : Factors
+        Standard coal, CO2 and prices for the impact of waste.
+    first_seen : mapping of point id to datetime, optional
+        Each point's first reading ever: no silence is reported before it (a meter that
+        was not installed yet), nor on points that never reported.
+    """
+    n = int((hi - lo) / STEP)
+    lo_us = _us(lo)
+    g = window_grids(points, buckets, replacements, lo=lo, hi=hi)
+    registers, reg_flags, instant, layout = g.registers, g.register_flags, g.instant, g.layout
+    cumulative, slot_ends, events = g.cumulative, g.slot_ends, g.replacements
+    roles = list(layout.role)
     result = suite.analyze(
         registers,
         instant,
