@@ -546,6 +546,55 @@ def evaluate_nab(
     )
 
 
+@app.command("audit")
+def audit_command(
+    building: Annotated[str, typer.Option(help="building code (导则, e.g. 110108A001)")],
+    period: Annotated[str, typer.Option(help="2026 (a year), 2026-Q3 or 2026-07")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """A building's energy audit figures from the store: totals, tce, CO2, cost, intensities."""
+    import orjson
+    from rich.table import Table
+
+    from jieneng import audit
+    from store import db
+
+    s = load_settings()
+    try:
+        with db.connect(s.database_url, application_name="jieneng-audit", autocommit=True) as conn:
+            result = audit.run(conn, building, period)
+    except audit.AuditError as exc:
+        console.print(f"[red]审计失败 audit failed[/]: {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(
+            orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+        )
+        return
+    b, t, i = result["building"], result["totals"], result["intensity"]
+    table = Table(title=f"能源审计 energy audit: {b['name']} ({b['code']}), {period}")
+    table.add_column("项目 item")
+    table.add_column("用量 use", justify="right")
+    table.add_column("kgce", justify="right")
+    table.add_column("kgCO2", justify="right")
+    table.add_column("¥", justify="right")
+    for code, row in result["by_code"].items():
+        name = row["name"] + ("" if row["counted"] else " (分项)")
+        table.add_row(
+            f"{code} {name}",
+            f"{row['use']:,.1f} {row.get('unit', '')}",
+            f"{row['kgce']:,.1f}",
+            f"{row['kgco2']:,.1f}",
+            f"{row['cny']:,.2f}",
+        )
+    table.add_row("合计 total", "", f"{t['kgce']:,.1f}", f"{t['kgco2']:,.1f}", f"{t['cny']:,.2f}")
+    Console(width=max(100, Console().width)).print(table)
+    console.print(
+        f"单位面积能耗 {i['kgce_per_m2']:.2f} kgce/m², 人均 {i['kgce_per_person']:.1f} kgce/人,"
+        f" 电耗 {i['kwh_per_m2']:.1f} kWh/m², 人均用水 {i['water_m3_per_person']:.2f} m³"
+    )
+
+
 @app.command("mv")
 def measure_and_verify(
     meter_csv: Annotated[Path, typer.Option(help="use per day (or hour): start,value")],

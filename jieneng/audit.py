@@ -1,0 +1,236 @@
+"""``jieneng audit``: a building's audit figures for a year, a quarter or a month, from the
+store.
+
+Interval use comes from the registers as the analysis job derives it (``v_rollup_15m`` →
+:func:`jieneng.analyze.window_grids` → :func:`analytics.consumption.from_registers` through the
+suite's consumption tier: rollovers, resets, replacements, gaps spread by the meter's profile),
+summed per local month and energy code; the share each month had to estimate (gaps, stuck
+registers) travels along. Consumption records and quotas come from the registry tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psycopg
+
+from analytics import audit as auditlib
+from analytics import factors as factorlib
+from analytics import flags as F
+from analytics import reference as referencelib
+from analytics import suite
+from jieneng.analyze import STEP, STEP_S, role_of, window_grids
+from store import findings as store
+
+#: Energy code of each meter role of the suite.
+CODE_OF_ROLE = {
+    "main": "01",
+    "01A": "01A",
+    "01B": "01B",
+    "01C": "01C",
+    "01D": "01D",
+    "water": "02",
+    "gas": "03",
+    "heat": "04",
+}
+_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:Q(?P<quarter>[1-4])|(?P<month>0[1-9]|1[0-2])))?$")
+
+
+class AuditError(ValueError):
+    """An option or a building that cannot be audited; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Period:
+    year: int
+    months: tuple[int, ...]  # 1–12
+    label: str
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        m = _PERIOD.match(text.strip())
+        if m is None:
+            raise AuditError(
+                f"--period: {text!r} is not a year, quarter or month (2026, 2026-Q3, 2026-07)"
+            )
+        year = int(m["year"])
+        if m["quarter"]:
+            q = int(m["quarter"])
+            return cls(year, tuple(range(3 * q - 2, 3 * q + 1)), text)
+        if m["month"]:
+            return cls(year, (int(m["month"]),), text)
+        return cls(year, tuple(range(1, 13)), text)
+
+
+def _building(conn: psycopg.Connection, code: str) -> dict[str, Any]:
+    row = conn.execute(
+        """SELECT b.id, b.code, b.name, b.floor_area_m2, coalesce(b.headcount, i.headcount),
+                  b.climate_zone, b.gb51161_class, b.time_zone, i.id, i.code, i.type
+           FROM buildings b JOIN institutions i ON i.id = b.institution_id
+           WHERE b.code = %s""",
+        (code,),
+    ).fetchone()
+    if row is None:
+        raise AuditError(f"--building: no building with code {code!r}")
+    keys = (
+        "id",
+        "code",
+        "name",
+        "floor_area_m2",
+        "headcount",
+        "climate_zone",
+        "gb51161_class",
+        "time_zone",
+        "institution_id",
+        "institution_code",
+        "institution_type",
+    )
+    return dict(zip(keys, row, strict=True))
+
+
+def monthly_use(
+    conn: psycopg.Connection, code: str, year: int, months: tuple[int, ...]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """Use per month of ``year`` (NaN outside ``months``) and the share estimated, per energy
+    code of the building's meters; and the building's row."""
+    b = _building(conn, code)
+    tz = ZoneInfo(b["time_zone"])
+    points = store.points(conn, [code])
+    use = {c: np.full(12, np.nan) for c in set(CODE_OF_ROLE.values())}
+    estimated = {c: np.zeros(12) for c in use}
+    present: set[str] = set()
+    for month in months:
+        lo = dt.datetime(year, month, 1, tzinfo=tz)
+        hi = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+        # A day of history before the month: the first slot's step needs the reading before
+        # it, and the grid starts at a local midnight.
+        start = lo - dt.timedelta(days=1)
+        history = int(dt.timedelta(days=1) / STEP)
+        ids = [p.id for p in points]
+        buckets = store.read_buckets(conn, ids, start - STEP, hi + STEP)
+        reps = store.replacements(conn, ids, start, hi)
+        g = window_grids(points, buckets, reps, lo=start, hi=hi)
+        offset = int(lo.utcoffset().total_seconds())  # type: ignore[union-attr]  (a ZoneInfo)
+        result = suite.analyze(
+            g.registers,
+            g.instant,
+            g.layout,
+            start_us=int(start.timestamp() * 1e6),
+            step_s=STEP_S,
+            register_flags=g.register_flags,
+            replacements=g.replacements,
+            utc_offset_s=offset,
+            tiers=("consumption",),
+        )
+        month_use = result.use[:, history:]  # the month's slots
+        guessed = (result.use_flags[:, history:] & (F.INTERPOLATED | F.STUCK)) != 0
+        for k, row in enumerate(result.meters):
+            code_ = CODE_OF_ROLE.get(role_of(points[int(row)]))
+            if code_ is None:
+                continue
+            values = month_use[k]
+            if np.isnan(values).all():
+                continue
+            total = float(np.nansum(values))
+            present.add(code_)
+            prior = 0.0 if np.isnan(use[code_][month - 1]) else use[code_][month - 1]
+            use[code_][month - 1] = prior + total
+            if total:
+                estimated[code_][month - 1] = float(np.nansum(values[guessed[k]])) / total
+    return (
+        {c: use[c] for c in sorted(present)},
+        {c: estimated[c] for c in sorted(present)},
+        b,
+    )
+
+
+def records(conn: psycopg.Connection, b: dict[str, Any], period: Period) -> list[auditlib.Record]:
+    """The building's consumption records (and its institution's without a building) over
+    the period's months."""
+    rows = conn.execute(
+        """SELECT carrier, amount, period_start, period_end, document
+           FROM consumption_records
+           WHERE institution_id = %s AND (building_id = %s OR building_id IS NULL)
+             AND period_end >= make_date(%s, 1, 1) AND period_start <= make_date(%s, 12, 31)
+           ORDER BY period_start, id""",
+        (b["institution_id"], b["id"], period.year, period.year),
+    ).fetchall()
+    out = []
+    for carrier, amount, start, end, document in rows:
+        out += [
+            r
+            for r in auditlib.records_by_month(
+                carrier, amount, start, end, document, year=period.year
+            )
+            if r.month in period.months
+        ]
+    return out
+
+
+def quotas(conn: psycopg.Connection, b: dict[str, Any], year: int) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(
+        """SELECT indicator, unit, guide, baseline, constraint_value, source FROM quotas
+           WHERE institution_id = %s AND year = %s""",
+        (b["institution_id"], year),
+    ).fetchall()
+    return {
+        ind: {"unit": unit, "guide": g, "baseline": base, "constraint": c, "source": src}
+        for ind, unit, g, base, c, src in rows
+    }
+
+
+#: Which audit intensity each quota indicator compares with.
+QUOTA_INTENSITY = {
+    "energy_per_m2": "kgce_per_m2",
+    "energy_per_capita": "kgce_per_person",
+    "electricity_per_m2": "kwh_per_m2",
+    "water_per_capita": "water_m3_per_person",
+}
+
+
+def run(
+    conn: psycopg.Connection,
+    building: str,
+    period_text: str,
+    *,
+    factors: factorlib.Factors | None = None,
+    reference: referencelib.Reference | None = None,
+) -> dict[str, Any]:
+    """The audit of one building over a period, as a JSON-able dict. ``conn`` is in
+    autocommit mode (the rollups are refreshed first, as the analysis job does)."""
+    period = Period.parse(period_text)
+    store.refresh_rollups_if_idle(conn)
+    factors = factors or factorlib.load()
+    reference = reference or referencelib.load()
+    monthly, estimated, b = monthly_use(conn, building, period.year, period.months)
+    if not b["floor_area_m2"] or not b["headcount"]:
+        raise AuditError(
+            f"building {building!r}: floor_area_m2 and headcount (of the building or its"
+            " institution) are needed for the intensities: set them in the registry"
+        )
+    data = auditlib.BuildingPeriod(
+        monthly=monthly,
+        estimated=estimated,
+        floor_area_m2=float(b["floor_area_m2"]),
+        headcount=float(b["headcount"]),
+        records=records(conn, b, period),
+    )
+    benchmark = None
+    if b["gb51161_class"] and b["climate_zone"] and building[6] == "A":
+        kind = "government" if b["institution_type"] == "government" else "commercial"
+        benchmark = (b["gb51161_class"], kind, b["climate_zone"])
+    result = auditlib.audit(data, factors, reference, year=period.year, benchmark=benchmark)
+    result["building"] = {k: b[k] for k in ("code", "name", "floor_area_m2", "headcount")}
+    result["period"] = {"label": period.label, "year": period.year, "months": list(period.months)}
+    status = {}
+    for indicator, quota in quotas(conn, b, period.year).items():
+        value = result["intensity"].get(QUOTA_INTENSITY.get(indicator, ""))
+        if value is not None and len(period.months) == 12:
+            status[indicator] = {"value": value, **quota, "band": auditlib.quota_band(value, quota)}
+    result["quotas"] = status
+    return result

@@ -1,0 +1,77 @@
+"""``jieneng audit`` on the store: a simulated office building's month, written as the collector
+writes it, audited from its registers; the totals match the simulator's energy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from analytics import factors
+from jieneng import audit
+from jieneng.cli import app
+from simulators.backfill import import_portfolio, point_ids
+from simulators.buildings import Simulator
+from simulators.faults import DEFAULT_RATES
+from simulators.portfolio import make_portfolio
+from store.writer import ReadingWriter
+from tests.fix_db import Database
+
+START = dt.date(2026, 7, 1)
+
+
+@pytest.fixture(scope="module")
+def month(plain_database: Database) -> dict:
+    """One building, July 2026 and the last day of June, no faults; the true use per point."""
+    portfolio = make_portfolio(1, seed=5)
+    sim = Simulator(portfolio, seed=5, fault_rates=dict.fromkeys(DEFAULT_RATES, 0.0))
+    energy = []
+    with plain_database.connect() as conn:
+        import_portfolio(conn, portfolio)
+        conn.commit()
+        ids = point_ids(conn, [p.key for p in sim.points])
+        writer = ReadingWriter(plain_database.backend, collector="test")
+        for n in range(-1, 32):  # 30 June – 1 August
+            d = sim.day(START + dt.timedelta(days=n))
+            if 0 <= n < 31:
+                energy.append(d.energy)
+            idx, t, v = d.readings()
+            writer.write(conn, ids[idx], t, v)
+            conn.commit()
+    building = portfolio.buildings[0]
+    return {
+        "code": building.code,
+        "points": sim.points,
+        "energy": np.concatenate(energy, axis=1).sum(axis=1),
+        "db": plain_database,
+    }
+
+
+def test_audit_of_a_month_matches_the_simulated_energy(month: dict) -> None:
+    db = month["db"]
+    with db.connect(autocommit=True) as conn:
+        result = audit.run(conn, month["code"], "2026-07")
+    keys = [p.key for p in month["points"]]
+    truth = {p.key: month["energy"][k] for k, p in enumerate(month["points"])}
+    main = next(k for k in keys if k.endswith("/elec/main"))
+    got = result["by_code"]["01"]["use"]
+    assert got == pytest.approx(truth[main], rel=0.002)  # registers quantized to their step
+    kwh = factors.load().kgce("electricity")
+    assert result["by_code"]["01"]["kgce"] == pytest.approx(got * kwh)
+    assert result["period"]["months"] == [7] and result["quality"]["01"] == 0.0
+
+
+def test_cli_json_and_unknown_building(month: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JIENENG_DATABASE_URL", month["db"].url)
+    out = CliRunner().invoke(
+        app, ["audit", "--building", month["code"], "--period", "2026-07", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["totals"]["kgce"] > 0
+    out = CliRunner().invoke(app, ["audit", "--building", "110101A999", "--period", "2026-07"])
+    assert out.exit_code == 2 and "no building with code '110101A999'" in out.output
+    out = CliRunner().invoke(app, ["audit", "--building", month["code"], "--period", "2026-13"])
+    assert out.exit_code == 2 and "--period" in out.output
