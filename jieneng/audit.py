@@ -93,6 +93,31 @@ def _building(conn: psycopg.Connection, code: str) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+def _institution(conn: psycopg.Connection, code: str) -> dict[str, Any]:
+    row = conn.execute(
+        """SELECT i.id, i.code, i.name, i.type, i.headcount,
+                  array_agg(b.code ORDER BY b.code) FILTER (WHERE b.code IS NOT NULL),
+                  sum(b.floor_area_m2), sum(b.headcount)
+           FROM institutions i LEFT JOIN buildings b ON b.institution_id = i.id
+           WHERE i.code = %s GROUP BY i.id""",
+        (code,),
+    ).fetchone()
+    if row is None:
+        raise AuditError(f"--institution: no institution with code {code!r}")
+    iid, icode, name, kind, headcount, buildings, area, building_heads = row
+    if not buildings:
+        raise AuditError(f"--institution: {code!r} has no buildings in the registry")
+    return {
+        "id": iid,
+        "code": icode,
+        "name": name,
+        "type": kind,
+        "buildings": list(buildings),
+        "floor_area_m2": area,
+        "headcount": headcount or building_heads,
+    }
+
+
 def monthly_use(
     conn: psycopg.Connection, code: str, year: int, months: tuple[int, ...]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
@@ -149,16 +174,18 @@ def monthly_use(
     )
 
 
-def records(conn: psycopg.Connection, b: dict[str, Any], period: Period) -> list[auditlib.Record]:
-    """The building's consumption records (and its institution's without a building) over
+def records(
+    conn: psycopg.Connection, institution_id: int, building_ids: list[int], period: Period
+) -> list[auditlib.Record]:
+    """The buildings' consumption records, and their institution's without a building, over
     the period's months."""
     rows = conn.execute(
         """SELECT carrier, amount, period_start, period_end, document
            FROM consumption_records
-           WHERE institution_id = %s AND (building_id = %s OR building_id IS NULL)
+           WHERE institution_id = %s AND (building_id = ANY(%s) OR building_id IS NULL)
              AND period_end >= make_date(%s, 1, 1) AND period_start <= make_date(%s, 12, 31)
            ORDER BY period_start, id""",
-        (b["institution_id"], b["id"], period.year, period.year),
+        (institution_id, building_ids, period.year, period.year),
     ).fetchall()
     out = []
     for carrier, amount, start, end, document in rows:
@@ -172,11 +199,11 @@ def records(conn: psycopg.Connection, b: dict[str, Any], period: Period) -> list
     return out
 
 
-def quotas(conn: psycopg.Connection, b: dict[str, Any], year: int) -> dict[str, dict[str, Any]]:
+def quotas(conn: psycopg.Connection, institution_id: int, year: int) -> dict[str, dict[str, Any]]:
     rows = conn.execute(
         """SELECT indicator, unit, guide, baseline, constraint_value, source FROM quotas
            WHERE institution_id = %s AND year = %s""",
-        (b["institution_id"], year),
+        (institution_id, year),
     ).fetchall()
     return {
         ind: {"unit": unit, "guide": g, "baseline": base, "constraint": c, "source": src}
@@ -193,44 +220,142 @@ QUOTA_INTENSITY = {
 }
 
 
+def _audit_of(
+    conn: psycopg.Connection,
+    buildings: list[str],
+    period: Period,
+    *,
+    institution_id: int,
+    floor_area_m2: float | None,
+    headcount: float | None,
+    label: str,
+    benchmark: tuple[str, str, str] | None,
+    factors: factorlib.Factors,
+    reference: referencelib.Reference,
+) -> dict[str, Any]:
+    """The audit of some buildings of one institution taken together."""
+    monthly: dict[str, np.ndarray] = {}
+    guessed: dict[str, np.ndarray] = {}  # estimated use, to weigh the shares
+    building_ids = []
+    for code in buildings:
+        use, share, b = monthly_use(conn, code, period.year, period.months)
+        building_ids.append(b["id"])
+        for c, values in use.items():
+            before = monthly.get(c, np.full(12, np.nan))
+            total = np.nansum([before, values], axis=0)
+            total[np.isnan(before) & np.isnan(values)] = np.nan  # no meter of c read then
+            monthly[c] = total
+            guessed[c] = guessed.get(c, np.zeros(12)) + np.nan_to_num(values) * share[c]
+    if not floor_area_m2 or not headcount:
+        raise AuditError(
+            f"{label}: floor_area_m2 and headcount are needed for the intensities: set them in"
+            " the registry (buildings.floor_area_m2; buildings.headcount or institutions.headcount)"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        estimated = {c: np.nan_to_num(guessed[c] / np.nan_to_num(monthly[c])) for c in monthly}
+    data = auditlib.BuildingPeriod(
+        monthly=monthly,
+        estimated=estimated,
+        floor_area_m2=float(floor_area_m2),
+        headcount=float(headcount),
+        records=records(conn, institution_id, building_ids, period),
+    )
+    return auditlib.audit(data, factors, reference, year=period.year, benchmark=benchmark)
+
+
 def run(
     conn: psycopg.Connection,
-    building: str,
     period_text: str,
     *,
+    building: str | None = None,
+    institution: str | None = None,
     factors: factorlib.Factors | None = None,
     reference: referencelib.Reference | None = None,
 ) -> dict[str, Any]:
-    """The audit of one building over a period, as a JSON-able dict. ``conn`` is in
-    autocommit mode (the rollups are refreshed first, as the analysis job does)."""
+    """The audit of one building, or of all buildings of one institution, over a period, as a
+    JSON-able dict. ``conn`` is in autocommit mode (the rollups are refreshed first, as the
+    analysis job does)."""
+    if (building is None) == (institution is None):
+        raise AuditError("give one of --building or --institution")
     period = Period.parse(period_text)
     store.refresh_rollups_if_idle(conn)
     factors = factors or factorlib.load()
     reference = reference or referencelib.load()
-    monthly, estimated, b = monthly_use(conn, building, period.year, period.months)
-    if not b["floor_area_m2"] or not b["headcount"]:
-        raise AuditError(
-            f"building {building!r}: floor_area_m2 and headcount (of the building or its"
-            " institution) are needed for the intensities: set them in the registry"
+    if building is not None:
+        b = _building(conn, building)
+        benchmark = None
+        if b["gb51161_class"] and b["climate_zone"] and building[6] == "A":
+            kind = "government" if b["institution_type"] == "government" else "commercial"
+            benchmark = (b["gb51161_class"], kind, b["climate_zone"])
+        subject = {k: b[k] for k in ("code", "name", "floor_area_m2", "headcount")}
+        codes, iid = [building], b["institution_id"]
+        area, heads, label = b["floor_area_m2"], b["headcount"], f"building {building!r}"
+    else:
+        inst = _institution(conn, institution)  # type: ignore[arg-type]
+        benchmark = None
+        subject = {
+            k: inst[k] for k in ("code", "name", "type", "buildings", "floor_area_m2", "headcount")
+        }
+        codes, iid = inst["buildings"], inst["id"]
+        area, heads, label = (
+            inst["floor_area_m2"],
+            inst["headcount"],
+            f"institution {institution!r}",
         )
-    data = auditlib.BuildingPeriod(
-        monthly=monthly,
-        estimated=estimated,
-        floor_area_m2=float(b["floor_area_m2"]),
-        headcount=float(b["headcount"]),
-        records=records(conn, b, period),
+    result = _audit_of(
+        conn,
+        codes,
+        period,
+        institution_id=iid,
+        floor_area_m2=area,
+        headcount=heads,
+        label=label,
+        benchmark=benchmark,
+        factors=factors,
+        reference=reference,
     )
-    benchmark = None
-    if b["gb51161_class"] and b["climate_zone"] and building[6] == "A":
-        kind = "government" if b["institution_type"] == "government" else "commercial"
-        benchmark = (b["gb51161_class"], kind, b["climate_zone"])
-    result = auditlib.audit(data, factors, reference, year=period.year, benchmark=benchmark)
-    result["building"] = {k: b[k] for k in ("code", "name", "floor_area_m2", "headcount")}
+    result["building" if building is not None else "institution"] = subject
     result["period"] = {"label": period.label, "year": period.year, "months": list(period.months)}
     status = {}
-    for indicator, quota in quotas(conn, b, period.year).items():
+    for indicator, quota in quotas(conn, iid, period.year).items():
         value = result["intensity"].get(QUOTA_INTENSITY.get(indicator, ""))
         if value is not None and len(period.months) == 12:
             status[indicator] = {"value": value, **quota, "band": auditlib.quota_band(value, quota)}
     result["quotas"] = status
     return result
+
+
+def rank(conn: psycopg.Connection, period_text: str) -> list[dict[str, Any]]:
+    """Every institution with buildings, audited over the period and ranked by energy per m²
+    (lowest first); those the registry cannot rank (no floor area or headcount) are listed
+    last with the reason."""
+    codes = [
+        c
+        for (c,) in conn.execute(
+            "SELECT DISTINCT i.code FROM institutions i JOIN buildings b ON b.institution_id = i.id"
+            " ORDER BY i.code"
+        ).fetchall()
+    ]
+    ranked, unranked = [], []
+    for code in codes:
+        try:
+            r = run(conn, period_text, institution=code)
+        except AuditError as exc:
+            unranked.append({"institution": code, "reason": str(exc)})
+            continue
+        i = r["institution"]
+        ranked.append(
+            {
+                "institution": i["code"],
+                "name": i["name"],
+                "type": i["type"],
+                "kgce": r["totals"]["kgce"],
+                "kgce_per_m2": r["intensity"]["kgce_per_m2"],
+                "kgce_per_person": r["intensity"]["kgce_per_person"],
+                "kgco2_per_m2": r["intensity"]["kgco2_per_m2"],
+            }
+        )
+    ranked.sort(key=lambda x: x["kgce_per_m2"])
+    for k, row in enumerate(ranked, 1):
+        row["rank"] = k
+    return ranked + unranked

@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -548,11 +548,17 @@ def evaluate_nab(
 
 @app.command("audit")
 def audit_command(
-    building: Annotated[str, typer.Option(help="building code (导则, e.g. 110108A001)")],
     period: Annotated[str, typer.Option(help="2026 (a year), 2026-Q3 or 2026-07")],
+    building: Annotated[
+        str | None, typer.Option(help="building code (导则, e.g. 110108A001)")
+    ] = None,
+    institution: Annotated[
+        str | None, typer.Option(help="institution code: all its buildings")
+    ] = None,
+    rank: Annotated[bool, typer.Option("--rank", help="rank every institution by kgce/m²")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """A building's energy audit figures from the store: totals, tce, CO2, cost, intensities."""
+    """Energy audit figures from the store: totals, tce, CO2, cost, intensities, quotas."""
     import orjson
     from rich.table import Table
 
@@ -562,7 +568,10 @@ def audit_command(
     s = load_settings()
     try:
         with db.connect(s.database_url, application_name="jieneng-audit", autocommit=True) as conn:
-            result = audit.run(conn, building, period)
+            if rank:
+                result: Any = audit.rank(conn, period)
+            else:
+                result = audit.run(conn, period, building=building, institution=institution)
     except audit.AuditError as exc:
         console.print(f"[red]审计失败 audit failed[/]: {exc}")
         raise typer.Exit(2) from None
@@ -571,7 +580,25 @@ def audit_command(
             orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
         )
         return
-    b, t, i = result["building"], result["totals"], result["intensity"]
+    if rank:
+        table = Table(title=f"能耗排名 ranking by energy per m², {period}")
+        for col in ("名次 rank", "单位 institution", "kgce/m²", "kgce/人", "kgCO2/m²"):
+            table.add_column(col)
+        for row in result:
+            if "rank" not in row:
+                table.add_row("—", row["institution"], row["reason"], "", "")
+                continue
+            table.add_row(
+                str(row["rank"]),
+                f"{row['name']} ({row['institution']})",
+                f"{row['kgce_per_m2']:.2f}",
+                f"{row['kgce_per_person']:.1f}",
+                f"{row['kgco2_per_m2']:.2f}",
+            )
+        Console(width=max(100, Console().width)).print(table)
+        return
+    b = result["building"] if building is not None else result["institution"]
+    t, i = result["totals"], result["intensity"]
     table = Table(title=f"能源审计 energy audit: {b['name']} ({b['code']}), {period}")
     table.add_column("项目 item")
     table.add_column("用量 use", justify="right")

@@ -26,7 +26,7 @@ START = dt.date(2026, 7, 1)
 @pytest.fixture(scope="module")
 def month(plain_database: Database) -> dict:
     """One building, July 2026 and the last day of June, no faults; the true use per point."""
-    portfolio = make_portfolio(1, seed=5)
+    portfolio = make_portfolio(2, seed=5)
     sim = Simulator(portfolio, seed=5, fault_rates=dict.fromkeys(DEFAULT_RATES, 0.0))
     energy = []
     with plain_database.connect() as conn:
@@ -44,6 +44,8 @@ def month(plain_database: Database) -> dict:
     building = portfolio.buildings[0]
     return {
         "code": building.code,
+        "institution": building.institution,
+        "institutions": [b.institution for b in portfolio.buildings],
         "points": sim.points,
         "energy": np.concatenate(energy, axis=1).sum(axis=1),
         "db": plain_database,
@@ -53,7 +55,7 @@ def month(plain_database: Database) -> dict:
 def test_audit_of_a_month_matches_the_simulated_energy(month: dict) -> None:
     db = month["db"]
     with db.connect(autocommit=True) as conn:
-        result = audit.run(conn, month["code"], "2026-07")
+        result = audit.run(conn, "2026-07", building=month["code"])
     keys = [p.key for p in month["points"]]
     truth = {p.key: month["energy"][k] for k, p in enumerate(month["points"])}
     main = next(k for k in keys if k.endswith("/elec/main"))
@@ -75,3 +77,18 @@ def test_cli_json_and_unknown_building(month: dict, monkeypatch: pytest.MonkeyPa
     assert out.exit_code == 2 and "no building with code '110101A999'" in out.output
     out = CliRunner().invoke(app, ["audit", "--building", month["code"], "--period", "2026-13"])
     assert out.exit_code == 2 and "--period" in out.output
+
+
+def test_an_institution_is_its_buildings_and_institutions_rank(month: dict) -> None:
+    with month["db"].connect(autocommit=True) as conn:
+        one = audit.run(conn, "2026-07", building=month["code"])
+        whole = audit.run(conn, "2026-07", institution=month["institution"])
+        ranking = audit.rank(conn, "2026-07")
+        with pytest.raises(audit.AuditError, match="one of --building or --institution"):
+            audit.run(conn, "2026-07")
+    # One building per institution here: the same energy, intensities on the same area.
+    assert whole["totals"]["kgce"] == pytest.approx(one["totals"]["kgce"])
+    assert whole["institution"]["buildings"] == [month["code"]]
+    assert [r["rank"] for r in ranking] == [1, 2]
+    assert {r["institution"] for r in ranking} == set(month["institutions"])
+    assert ranking[0]["kgce_per_m2"] <= ranking[1]["kgce_per_m2"]
