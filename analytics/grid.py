@@ -67,7 +67,7 @@ def registers_to_grid(
     cell = p * n_slots + col
     order = np.lexsort((np.abs(offset), cell))  # per cell, the reading nearest its slot end
     cell, v, offset = cell[order], v[order], offset[order]
-    first = np.r_[True, cell[1:] != cell[:-1]]
+    first = np.r_[True, cell[1:] != cell[:-1]][: len(cell)]  # (no reading: empty)
     grid = np.full(n_points * n_slots, np.nan)
     grid[cell[first]] = v[first]
     flags = np.full(n_points * n_slots, F.GAP, dtype=np.uint16)

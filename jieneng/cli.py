@@ -624,10 +624,18 @@ def audit_command(
 
 @app.command("mv")
 def measure_and_verify(
-    meter_csv: Annotated[Path, typer.Option(help="use per day (or hour): start,value")],
-    temperature_csv: Annotated[Path, typer.Option(help="hourly outdoor air: dt,tempF or dt,tempC")],
     baseline_end: Annotated[str, typer.Option(help="first day after the baseline, YYYY-MM-DD")],
     reporting_start: Annotated[str, typer.Option(help="first reporting day, YYYY-MM-DD")],
+    meter_csv: Annotated[
+        Path | None, typer.Option(help="use per day (or hour): start,value")
+    ] = None,
+    temperature_csv: Annotated[
+        Path | None, typer.Option(help="hourly outdoor air: dt,tempF or dt,tempC")
+    ] = None,
+    meter: Annotated[
+        str | None,
+        typer.Option(help="a stored meter's point key instead of the CSV files (daily model)"),
+    ] = None,
     reporting_end: Annotated[
         str | None, typer.Option(help="day after the reporting period (default: the data's end)")
     ] = None,
@@ -679,17 +687,34 @@ def measure_and_verify(
             "reporting_end": dates["--reporting-end"],
             "non_routine": non_routine,
         }
-        if model == "hourly":
+        files = (meter_csv, temperature_csv)
+        if (meter is not None and any(files)) or (meter is None and not all(files)):
+            raise mv.InputError(
+                "give --meter (a stored meter) or both --meter-csv and --temperature-csv"
+            )
+        if meter is not None:
+            if model != "daily":
+                raise mv.InputError("--model: a stored meter is measured with the daily model")
+            from store import db
+
+            first = period["baseline_end"] - dt.timedelta(days=365)
+            last = period["reporting_end"] or dt.date.today()
+            with db.connect(
+                load_settings().database_url, application_name="jieneng-mv", autocommit=True
+            ) as conn:
+                daily, temps, fuel = mv.stored_daily(conn, meter, first, last)
+            result = mv.run(daily, temps, fuel=fuel, **period)
+        elif model == "hourly":
             result = mv.run_hourly(
-                mv.read_meter(meter_csv, hourly=True),
-                mv.read_hourly_temperature(temperature_csv),
+                mv.read_meter(meter_csv, hourly=True),  # type: ignore[arg-type]
+                mv.read_hourly_temperature(temperature_csv),  # type: ignore[arg-type]
                 chinese_calendar=calendar == "cn",
                 **period,
             )
         else:
             result = mv.run(
-                mv.read_meter(meter_csv),
-                mv.read_temperature(temperature_csv),
+                mv.read_meter(meter_csv),  # type: ignore[arg-type]
+                mv.read_temperature(temperature_csv),  # type: ignore[arg-type]
                 fuel=fuel,
                 **period,
             )

@@ -228,3 +228,76 @@ def run_hourly(
         "guideline14_hourly": _first_meter(g14),
         "savings": _first_meter(result.to_dict()),
     }
+
+
+def stored_daily(
+    conn: Any, key: str, start: dt.date, end: dt.date
+) -> tuple[dict[dt.date, float], dict[dt.date, float], str]:
+    """Daily use of a stored meter and the daily mean outdoor temperature of its building from
+    ``start`` up to ``end`` (exclusive), and the meter's fuel; ``conn`` in autocommit mode.
+
+    Use comes from the registers as the analysis job derives it (rollovers, resets,
+    replacements, gaps spread by the meter's profile); a day with more than half of its slots
+    unknown is missing, and one with fewer is filled with its known slots' mean (CalTRACK
+    2.2.2.1). A day's temperature needs half of its slots (2.2.2.3)."""
+    from zoneinfo import ZoneInfo
+
+    from analytics import suite
+    from jieneng.analyze import STEP, STEP_S, role_of, window_grids
+    from store import findings as store
+
+    row = conn.execute(
+        "SELECT b.code, p.energy_code, p.cumulative FROM points p"
+        " JOIN buildings b ON b.id = p.building_id WHERE p.key = %s",
+        (key,),
+    ).fetchone()
+    if row is None:
+        raise InputError(f"--meter: no point with key {key!r} in a building")
+    building, energy_code, cumulative = row
+    if not cumulative:
+        raise InputError(f"--meter: {key!r} is not a meter with a cumulative register")
+    store.refresh_rollups_if_idle(conn)
+    points = store.points(conn, [building])
+    k = next(i for i, p in enumerate(points) if p.key == key)
+    outdoor = [i for i, p in enumerate(points) if role_of(p) == "outdoor"]
+    if not outdoor:
+        raise InputError(f"--meter: building {building} has no outdoor thermometer")
+    tz = ZoneInfo(points[0].time_zone)
+    per_day = int(dt.timedelta(days=1) / STEP)
+    ids = [p.id for p in points]
+    use: dict[dt.date, float] = {}
+    temperature: dict[dt.date, float] = {}
+    day = start
+    while day < end:
+        stop = min(end, day + dt.timedelta(days=31))
+        # A day of history: the first slot's step needs the reading before it.
+        lo = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tz)
+        hi = dt.datetime.combine(stop, dt.time(), tz)
+        buckets = store.read_buckets(conn, ids, lo - STEP, hi + STEP)
+        g = window_grids(points, buckets, store.replacements(conn, ids, lo, hi), lo=lo, hi=hi)
+        result = suite.analyze(
+            g.registers,
+            g.instant,
+            g.layout,
+            start_us=int(lo.timestamp() * 1e6),
+            step_s=STEP_S,
+            register_flags=g.register_flags,
+            replacements=g.replacements,
+            utc_offset_s=int(lo.utcoffset().total_seconds()),  # type: ignore[union-attr]
+            tiers=("consumption",),
+        )
+        days = (stop - day).days
+        u = result.use[list(result.meters).index(k), per_day:].reshape(days, per_day)
+        t = g.instant[outdoor[0], per_day:].reshape(days, per_day)
+        known_u, known_t = (~np.isnan(x) for x in (u, t))
+        for d in range(days):
+            date = day + dt.timedelta(days=d)
+            if known_u[d].all():
+                use[date] = float(u[d].sum())
+            elif known_u[d].sum() * 2 >= per_day:
+                use[date] = float(np.nanmean(u[d]) * per_day)
+            if known_t[d].sum() * 2 >= per_day:
+                temperature[date] = float(np.nanmean(t[d]))
+        day = stop
+    fuel = {"03": "gas", "04": "heat"}.get((energy_code or "")[:2], "electricity")
+    return use, temperature, fuel

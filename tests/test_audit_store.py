@@ -28,7 +28,7 @@ def month(plain_database: Database) -> dict:
     """One building, July 2026 and the last day of June, no faults; the true use per point."""
     portfolio = make_portfolio(2, seed=5)
     sim = Simulator(portfolio, seed=5, fault_rates=dict.fromkeys(DEFAULT_RATES, 0.0))
-    energy = []
+    energy, daily = [], []
     with plain_database.connect() as conn:
         import_portfolio(conn, portfolio)
         conn.commit()
@@ -38,6 +38,7 @@ def month(plain_database: Database) -> dict:
             d = sim.day(START + dt.timedelta(days=n))
             if 0 <= n < 31:
                 energy.append(d.energy)
+                daily.append(d.energy.sum(axis=1))
             idx, t, v = d.readings()
             writer.write(conn, ids[idx], t, v)
             conn.commit()
@@ -48,6 +49,7 @@ def month(plain_database: Database) -> dict:
         "institutions": [b.institution for b in portfolio.buildings],
         "points": sim.points,
         "energy": np.concatenate(energy, axis=1).sum(axis=1),
+        "daily": np.stack(daily, axis=1),  # (points, days of July)
         "db": plain_database,
     }
 
@@ -92,3 +94,25 @@ def test_an_institution_is_its_buildings_and_institutions_rank(month: dict) -> N
     assert [r["rank"] for r in ranking] == [1, 2]
     assert {r["institution"] for r in ranking} == set(month["institutions"])
     assert ranking[0]["kgce_per_m2"] <= ranking[1]["kgce_per_m2"]
+
+
+def test_mv_on_a_stored_meter(month: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jieneng import mv
+
+    keys = [p.key for p in month["points"]]
+    main = next(k for k in keys if k.startswith(month["code"]) and k.endswith("/elec/main"))
+    with month["db"].connect(autocommit=True) as conn:
+        use, temps, fuel = mv.stored_daily(conn, main, dt.date(2026, 7, 1), dt.date(2026, 8, 1))
+    truth = month["daily"][keys.index(main)]
+    assert fuel == "electricity" and len(use) == 31 and len(temps) == 31
+    got = np.array([use[dt.date(2026, 7, d)] for d in range(1, 32)])
+    assert np.allclose(got, truth, rtol=0.002)
+    monkeypatch.setenv("JIENENG_DATABASE_URL", month["db"].url)
+    args = ["mv", "--meter", main, "--baseline-end", "2026-07-22", "--reporting-start"]
+    out = CliRunner().invoke(app, [*args, "2026-07-22", "--reporting-end", "2026-08-01", "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert result["savings"]["days"] == 10
+    assert "too_many_missing_days" in [w["key"] for w in result["model"]["warnings"]]
+    out = CliRunner().invoke(app, [*args, "2026-07-22", "--meter-csv", "x.csv"])
+    assert out.exit_code == 2 and "give --meter" in out.output
