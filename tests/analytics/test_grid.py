@@ -75,3 +75,11 @@ def test_bad_input_names_the_field() -> None:
         mean_to_grid([2], [0], [1.0], n_points=2, start_us=0, step_s=900, n_slots=1)
     with pytest.raises(ValueError, match="must be 1-D of one length"):
         registers_to_grid([0, 1], [0], [1.0], n_points=2, start_us=0, step_s=900, n_slots=1)
+
+
+def test_a_window_without_readings_is_all_gaps() -> None:
+    none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    grid, flags = registers_to_grid(*none, n_points=2, start_us=0, step_s=900, n_slots=3)
+    assert grid.shape == (2, 3) and np.isnan(grid).all() and (flags == F.GAP).all()
+    means, _ = mean_to_grid(*none, n_points=2, start_us=0, step_s=900, n_slots=3)
+    assert np.isnan(means).all()
