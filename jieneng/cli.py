@@ -546,6 +546,56 @@ def evaluate_nab(
     )
 
 
+emc_app = typer.Typer(help="合同能源管理 contracts: settlement.", no_args_is_help=True)
+app.add_typer(emc_app, name="emc")
+
+
+@emc_app.command("settle")
+def emc_settle(
+    contract: Annotated[str, typer.Option(help="contract code (registry: emc_contracts)")],
+    period: Annotated[str, typer.Option(help="2026, 2026-Q3 or 2026-07")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Settle one period of a contract: measured savings (CalTRACK daily) and the shares."""
+    import orjson
+    from rich.table import Table
+
+    from jieneng import emc, mv
+    from jieneng.audit import AuditError
+    from store import db
+
+    s = load_settings()
+    try:
+        with db.connect(s.database_url, application_name="jieneng-emc", autocommit=True) as conn:
+            result = emc.settle(conn, contract, period)
+    except (AuditError, mv.InputError) as exc:
+        console.print(f"[red]结算失败 settlement failed[/]: {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(
+            orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+        )
+        return
+    st, c = result["settlement"], result["contract"]
+    table = Table(title=f"节能结算 settlement: {c['name']} ({c['code']}), {period}")
+    table.add_column("项目 item")
+    table.add_column("值 value", justify="right")
+    rows = [
+        ("类型 type", c["kind"]),
+        ("期间 period", f"{result['period']['start']} – {result['period']['end']}"),
+        ("调整后基准 adjusted baseline", f"{st.get('adjusted_baseline', 0):,.1f}"),
+        ("实测 actual", f"{st.get('actual', 0):,.1f}"),
+        ("节能量 avoided", f"{st['avoided']:,.1f} ± {st['uncertainty']:,.1f}"),
+        ("节能效益 value (¥)", f"{st['value']:,.2f}"),
+        ("服务公司 ESCO (¥)", f"{st['esco']:,.2f}"),
+        ("用能单位 agency (¥)", "" if st["agency"] is None else f"{st['agency']:,.2f}"),
+        ("未达保证 shortfall", f"{st['shortfall']:,.1f} (¥ {st['compensation']:,.2f})"),
+    ]
+    for item, value in rows:
+        table.add_row(item, value)
+    Console(width=max(100, Console().width)).print(table)
+
+
 @app.command("audit")
 def audit_command(
     period: Annotated[str, typer.Option(help="2026 (a year), 2026-Q3 or 2026-07")],

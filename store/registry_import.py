@@ -50,6 +50,11 @@ Fields (* = required)
     of fuels, kWh/MWh/万kWh, m³, GJ/MJ of heat; stored in the carrier's unit), period_start*,
     period_end* (dates, inclusive), document* (where the number comes from), note. Matched on
     institution, building, carrier, period and document.
+    emc_contracts (合同能源管理): code*, institution*, name*, kind* (shared_savings,
+    guaranteed_savings, cost_trusteeship or 节能效益分享型, 节能量保证型, 能源费用托管型), meter*
+    (the point key whose savings are settled), esco, baseline_end* (the baseline is the 365
+    days before it), reporting_start*, reporting_end (exclusive; empty: open), price* (CNY per
+    meter unit), esco_share (0–1), guaranteed_per_year, fee_per_year, note.
     quotas (定额): institution*, year*, indicator* (energy_per_m2, energy_per_capita,
     electricity_per_m2, non_heating_energy_per_m2, water_per_capita), unit*, guide, baseline,
     constraint* (引导值 ≤ 基准值 ≤ 约束值), source. Matched on institution, year, indicator.
@@ -83,6 +88,7 @@ ENTITIES = (
     "meter_replacements",
     "consumption_records",
     "quotas",
+    "emc_contracts",
 )
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 MAX_ERRORS = 20  # error lines shown in one RegistryError
@@ -361,6 +367,27 @@ _indicator = _choice(
 )
 
 
+_contract_kind = _choice(
+    {
+        "shared_savings": "shared_savings",
+        "guaranteed_savings": "guaranteed_savings",
+        "cost_trusteeship": "cost_trusteeship",
+        "节能效益分享型": "shared_savings",
+        "节能量保证型": "guaranteed_savings",
+        "能源费用托管型": "cost_trusteeship",
+    },
+    "shared_savings, guaranteed_savings, cost_trusteeship"
+    " (or 节能效益分享型, 节能量保证型, 能源费用托管型)",
+)
+
+
+def _share(value: object) -> float:
+    number = _as_number(value)
+    if number is None or not 0 <= number <= 1:
+        raise _Bad(f"must be a share within 0–1, got {_show(value)}")
+    return number
+
+
 class _Field(NamedTuple):
     parse: Callable[[object], Any]
     required: bool = False
@@ -418,6 +445,22 @@ _FIELDS: dict[str, dict[str, _Field]] = {
         "document": _Field(_text, True),
         "note": _Field(_text),
     },
+    "emc_contracts": {
+        "code": _Field(_key, True),
+        "institution": _Field(_key, True),
+        "name": _Field(_text, True),
+        "kind": _Field(_contract_kind, True),
+        "meter": _Field(_key, True),
+        "esco": _Field(_text),
+        "baseline_end": _Field(_date, True),
+        "reporting_start": _Field(_date, True),
+        "reporting_end": _Field(_date),
+        "price": _Field(_non_negative, True),
+        "esco_share": _Field(_share),
+        "guaranteed_per_year": _Field(_non_negative),
+        "fee_per_year": _Field(_non_negative),
+        "note": _Field(_text),
+    },
     "quotas": {
         "institution": _Field(_key, True),
         "year": _Field(_year, True),
@@ -437,6 +480,7 @@ _IDENT = {
     "meter_replacements": "point",
     "consumption_records": "document",
     "quotas": "indicator",
+    "emc_contracts": "code",
 }
 
 
@@ -576,6 +620,8 @@ def _csv_entity(path: Path, header: list[str]) -> str:
     if stem in ENTITIES:
         return stem
     columns = set(header)
+    if {"kind", "meter", "baseline_end"} <= columns:
+        return "emc_contracts"
     if {"carrier", "amount"} <= columns:
         return "consumption_records"
     if {"indicator", "constraint"} <= columns:
@@ -712,6 +758,15 @@ def _check_fields(row: _Row, errors: _Errors) -> None:
                 v["amount"], v["unit"] = v["amount"] * factor, canonical
         if row.ok("period_start", "period_end") and v["period_end"] < v["period_start"]:
             errors.add(row.where, "period_end", "is before period_start", row)
+    elif row.entity == "emc_contracts":
+        for name in ("esco_share", "guaranteed_per_year", "fee_per_year"):
+            if v.get(name) is None:
+                v[name] = 0.0
+        if row.ok("baseline_end", "reporting_start") and v["reporting_start"] < v["baseline_end"]:
+            errors.add(row.where, "reporting_start", "is before baseline_end", row)
+        end = v.get("reporting_end")
+        if row.ok("reporting_start", "reporting_end") and end and end <= v["reporting_start"]:
+            errors.add(row.where, "reporting_end", "is not after reporting_start", row)
     elif row.entity == "quotas" and row.ok("guide", "baseline", "constraint"):
         levels = [v[k] for k in ("guide", "baseline", "constraint") if v.get(k) is not None]
         if levels != sorted(levels):
@@ -744,7 +799,7 @@ class _Database:
 
     @classmethod
     def load(cls, conn: psycopg.Connection, rows: dict[str, list[_Row]]) -> _Database:
-        referring = ("buildings", "consumption_records", "quotas")
+        referring = ("buildings", "consumption_records", "quotas", "emc_contracts")
         codes = sorted(
             {r.values.get("institution") for e in referring for r in rows.get(e, [])} - {None}
         )
@@ -795,8 +850,10 @@ def _check_references(rows: dict[str, list[_Row]], db: _Database, errors: _Error
             if r.ok("code")
         }
     )
-    for entity in ("buildings", "consumption_records", "quotas"):
+    for entity in ("buildings", "consumption_records", "quotas", "emc_contracts"):
         _check_known(rows.get(entity, []), "institution", institutions, errors)
+    known_points = set(db.points) | {r.values["key"] for r in rows.get("points", []) if r.ok("key")}
+    _check_known(rows.get("emc_contracts", []), "meter", known_points, errors)
     for entity in ("points", "consumption_records"):
         _check_known(rows.get(entity, []), "building", buildings, errors)
 
@@ -952,6 +1009,28 @@ _SQL = {
             **_plain("carrier", "amount", "unit", "period_start", "period_end", "document", "note"),
         },
     ),
+    "emc_contracts": _upsert(
+        "emc_contracts",
+        ("code",),
+        {
+            **_plain("code"),
+            "institution_id": "(SELECT id FROM institutions WHERE code = %(institution)s)",
+            "meter_id": "(SELECT id FROM points WHERE key = %(meter)s)",
+            **_plain(
+                "name",
+                "kind",
+                "esco",
+                "baseline_end",
+                "reporting_start",
+                "reporting_end",
+                "price",
+                "esco_share",
+                "guaranteed_per_year",
+                "fee_per_year",
+                "note",
+            ),
+        },
+    ),
     "quotas": _upsert(
         "quotas",
         ("institution_id", "year", "indicator"),
@@ -969,6 +1048,7 @@ _SET_PARENT = """
     WHERE points.key = %(key)s AND points.parent_id IS DISTINCT FROM parent.id"""
 _COLUMN_FIELD = {
     "constraint_value": "constraint",
+    "meter_id": "meter",
     "institution_id": "institution",
     "building_id": "building",
     "parent_id": "parent",
@@ -1065,6 +1145,7 @@ def import_file(conn: psycopg.Connection, path: str | os.PathLike[str]) -> dict[
             "institution, building, carrier, period and document",
             errors,
         )
+        _check_duplicates(rows.get("emc_contracts", []), lambda r: r.values["code"], "code", errors)
         _check_duplicates(
             rows.get("quotas", []),
             lambda r: (r.values["institution"], r.values["year"], r.values["indicator"]),

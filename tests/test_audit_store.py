@@ -116,3 +116,36 @@ def test_mv_on_a_stored_meter(month: dict, monkeypatch: pytest.MonkeyPatch) -> N
     assert "too_many_missing_days" in [w["key"] for w in result["model"]["warnings"]]
     out = CliRunner().invoke(app, [*args, "2026-07-22", "--meter-csv", "x.csv"])
     assert out.exit_code == 2 and "give --meter" in out.output
+
+
+def test_emc_settlement_of_a_stored_meter(month: dict, tmp_path, monkeypatch) -> None:
+    from store.registry_import import import_file
+
+    keys = [p.key for p in month["points"]]
+    main = next(k for k in keys if k.startswith(month["code"]) and k.endswith("/elec/main"))
+    contract = tmp_path / "contracts.yaml"
+    contract.write_text(
+        "emc_contracts:\n"
+        f"  - {{code: EMC-1, institution: {month['institution']}, name: 照明改造,"
+        " kind: 节能效益分享型,"
+        f" meter: {main}, baseline_end: 2026-07-22, reporting_start: 2026-07-22,"
+        " price: 0.8, esco_share: 0.7}\n",
+        encoding="utf-8",
+    )
+    with month["db"].connect() as conn:
+        assert import_file(conn, contract) == {"emc_contracts": 1}
+        conn.commit()
+    monkeypatch.setenv("JIENENG_DATABASE_URL", month["db"].url)
+    out = CliRunner().invoke(
+        app, ["emc", "settle", "--contract", "EMC-1", "--period", "2026-07", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    st = got["settlement"]
+    assert got["period"] == {"label": "2026-07", "start": "2026-07-22", "end": "2026-08-01"}
+    assert st["value"] == pytest.approx(st["avoided"] * 0.8)
+    assert st["esco"] == pytest.approx(max(st["value"], 0) * 0.7)
+    assert st["esco"] + st["agency"] == pytest.approx(st["value"])
+    assert st["actual"] == pytest.approx(got["measurement"]["savings"]["observed"])
+    out = CliRunner().invoke(app, ["emc", "settle", "--contract", "EMC-1", "--period", "2026-06"])
+    assert out.exit_code == 2 and "outside the contract's reporting period" in out.output

@@ -32,7 +32,8 @@ def db(plain_database: Database) -> Database:
     """The module's database with an empty registry."""
     with plain_database.connect(autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE consumption_records, quotas, meter_replacements, points, buildings,"
+            "TRUNCATE emc_contracts, consumption_records, quotas, meter_replacements, points,"
+            " buildings,"
             " institutions RESTART IDENTITY CASCADE"
         )
     return plain_database
@@ -621,3 +622,18 @@ def test_quota_levels_and_unknown_institution(db: Database, tmp_path: Path) -> N
     text = str(err.value)
     assert "quotas.csv line 2, field 'constraint': levels must run guide ≤ baseline" in text
     assert "field 'institution': unknown institution 'NOWHERE'" in text
+
+
+def test_contract_errors_name_the_field(db: Database, tmp_path: Path) -> None:
+    run(db, write(tmp_path / "hospital.yaml", HOSPITAL_YAML))
+    bad = write(
+        tmp_path / "contracts.yaml",
+        "emc_contracts:\n  - {code: EMC-9, institution: GZ-TH-YY-001, name: x, kind: leasing,"
+        " meter: no/such/meter, baseline_end: 2026-07-01, reporting_start: 2026-06-01,"
+        " price: 0.8, esco_share: 1.5}\n",
+    )
+    with pytest.raises(RegistryError) as err:
+        run(db, bad)
+    text = str(err.value)
+    for field in ("kind", "esco_share", "reporting_start", "meter"):
+        assert f"field '{field}'" in text, text

@@ -1,0 +1,86 @@
+"""``jieneng emc settle``: one settlement period of a 合同能源管理 contract from the store: the
+contract's meter measured with the CalTRACK daily model (:func:`jieneng.mv.stored_daily`,
+:func:`jieneng.mv.run`), then settled by its terms (:func:`analytics.emc.settle`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from analytics import emc as emclib
+from analytics.mv import BASELINE_DAYS
+from jieneng import mv
+from jieneng.audit import AuditError, Period
+
+
+def settle(conn: Any, code: str, period_text: str) -> dict[str, Any]:
+    """The settlement of contract ``code`` over a year, quarter or month (clipped to the
+    contract's reporting period); ``conn`` in autocommit mode."""
+    row = conn.execute(
+        """SELECT c.code, c.name, c.kind, p.key, c.esco, c.baseline_end, c.reporting_start,
+                  c.reporting_end, c.price, c.esco_share, c.guaranteed_per_year, c.fee_per_year
+           FROM emc_contracts c JOIN points p ON p.id = c.meter_id WHERE c.code = %s""",
+        (code,),
+    ).fetchone()
+    if row is None:
+        raise AuditError(f"--contract: no contract with code {code!r}")
+    names = (
+        "code",
+        "name",
+        "kind",
+        "meter",
+        "esco",
+        "baseline_end",
+        "reporting_start",
+        "reporting_end",
+        "price",
+        "esco_share",
+        "guaranteed_per_year",
+        "fee_per_year",
+    )
+    c = dict(zip(names, row, strict=True))
+    period = Period.parse(period_text)
+    first = dt.date(period.year, period.months[0], 1)
+    last = period.months[-1]
+    after = dt.date(period.year + (last == 12), last % 12 + 1, 1)
+    start = max(first, c["reporting_start"])
+    end = min(after, c["reporting_end"] or after)
+    if end <= start:
+        raise AuditError(
+            f"--period: {period_text} is outside the contract's reporting period"
+            f" (from {c['reporting_start']} to {c['reporting_end'] or 'open'})"
+        )
+    daily, temps, fuel = mv.stored_daily(
+        conn, c["meter"], c["baseline_end"] - dt.timedelta(days=BASELINE_DAYS), end
+    )
+    measured = mv.run(
+        daily,
+        temps,
+        baseline_end=c["baseline_end"],
+        reporting_start=start,
+        reporting_end=end,
+        fuel=fuel,
+    )
+    share_of_year = (end - start).days / 365
+    terms = emclib.Contract(
+        c["kind"],
+        price=c["price"],
+        esco_share=c["esco_share"],
+        guaranteed=c["guaranteed_per_year"] * share_of_year,
+        fee=c["fee_per_year"] * share_of_year,
+    )
+    s = measured["savings"]
+    statement = emclib.settle(
+        terms,
+        avoided=s["avoided"],
+        uncertainty=s["uncertainty"],
+        adjusted_baseline=s["counterfactual"],
+        actual=s["observed"],
+    )
+    contract = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in c.items()}
+    return {
+        "contract": contract,
+        "period": {"label": period_text, "start": start.isoformat(), "end": end.isoformat()},
+        "measurement": measured,
+        "settlement": statement,
+    }
