@@ -101,8 +101,8 @@ def db_maintain() -> None:
 def registry_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
-    """Import institutions, buildings, points, meter replacements, consumption records and
-    quotas from YAML or CSV."""
+    """Import institutions, buildings, points, meter replacements, consumption records,
+    quotas and EMC contracts from YAML or CSV."""
     from store import RegistryError, db
     from store.registry_import import import_file
 
