@@ -302,6 +302,30 @@ def window_grids(
     return Grids(registers, reg_flags, instant, layout, events, cumulative, slot_ends)
 
 
+def window_use(
+    conn: psycopg.Connection, points: Sequence[store.PointRow], lo: dt.datetime, hi: dt.datetime
+) -> tuple[suite.Analysis, Grids]:
+    """The use of the points' meters over a window read from the store (the suite's
+    consumption tier: rollovers, resets, replacements, gaps and stuck registers spread by the
+    meter's profile, every decision flagged), and the window's grids; ``lo`` a local midnight
+    of the points' buildings (one UTC offset), both on the 15-minute grid."""
+    ids = [p.id for p in points]
+    buckets = store.read_buckets(conn, ids, lo - STEP, hi + STEP)
+    g = window_grids(points, buckets, store.replacements(conn, ids, lo, hi), lo=lo, hi=hi)
+    result = suite.analyze(
+        g.registers,
+        g.instant,
+        g.layout,
+        start_us=_us(lo),
+        step_s=STEP_S,
+        register_flags=g.register_flags,
+        replacements=g.replacements,
+        utc_offset_s=int(lo.utcoffset().total_seconds()),  # type: ignore[union-attr]
+        tiers=("consumption",),
+    )
+    return result, g
+
+
 def analyze_window(
     points: Sequence[store.PointRow],
     buckets: store.Buckets,

@@ -23,8 +23,7 @@ from analytics import audit as auditlib
 from analytics import factors as factorlib
 from analytics import flags as F
 from analytics import reference as referencelib
-from analytics import suite
-from jieneng.analyze import STEP, STEP_S, role_of, window_grids
+from jieneng.analyze import STEP, role_of, window_use
 from store import findings as store
 
 #: Energy code of each meter role of the suite.
@@ -136,22 +135,7 @@ def monthly_use(
         # it, and the grid starts at a local midnight.
         start = lo - dt.timedelta(days=1)
         history = int(dt.timedelta(days=1) / STEP)
-        ids = [p.id for p in points]
-        buckets = store.read_buckets(conn, ids, start - STEP, hi + STEP)
-        reps = store.replacements(conn, ids, start, hi)
-        g = window_grids(points, buckets, reps, lo=start, hi=hi)
-        offset = int(lo.utcoffset().total_seconds())  # type: ignore[union-attr]  (a ZoneInfo)
-        result = suite.analyze(
-            g.registers,
-            g.instant,
-            g.layout,
-            start_us=int(start.timestamp() * 1e6),
-            step_s=STEP_S,
-            register_flags=g.register_flags,
-            replacements=g.replacements,
-            utc_offset_s=offset,
-            tiers=("consumption",),
-        )
+        result, _ = window_use(conn, points, start, hi)
         month_use = result.use[:, history:]  # the month's slots
         guessed = (result.use_flags[:, history:] & (F.INTERPOLATED | F.STUCK)) != 0
         for k, row in enumerate(result.meters):

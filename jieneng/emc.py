@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from psycopg.rows import dict_row
+
 from analytics import emc as emclib
 from analytics.mv import BASELINE_DAYS
 from jieneng import mv
@@ -16,29 +18,16 @@ from jieneng.audit import AuditError, Period
 def settle(conn: Any, code: str, period_text: str) -> dict[str, Any]:
     """The settlement of contract ``code`` over a year, quarter or month (clipped to the
     contract's reporting period); ``conn`` in autocommit mode."""
-    row = conn.execute(
-        """SELECT c.code, c.name, c.kind, p.key, c.esco, c.baseline_end, c.reporting_start,
-                  c.reporting_end, c.price, c.esco_share, c.guaranteed_per_year, c.fee_per_year
-           FROM emc_contracts c JOIN points p ON p.id = c.meter_id WHERE c.code = %s""",
-        (code,),
-    ).fetchone()
-    if row is None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        c = cur.execute(
+            """SELECT c.code, c.name, c.kind, p.key AS meter, c.esco, c.baseline_end,
+                      c.reporting_start, c.reporting_end, c.price, c.esco_share,
+                      c.guaranteed_per_year, c.fee_per_year
+               FROM emc_contracts c JOIN points p ON p.id = c.meter_id WHERE c.code = %s""",
+            (code,),
+        ).fetchone()
+    if c is None:
         raise AuditError(f"--contract: no contract with code {code!r}")
-    names = (
-        "code",
-        "name",
-        "kind",
-        "meter",
-        "esco",
-        "baseline_end",
-        "reporting_start",
-        "reporting_end",
-        "price",
-        "esco_share",
-        "guaranteed_per_year",
-        "fee_per_year",
-    )
-    c = dict(zip(names, row, strict=True))
     period = Period.parse(period_text)
     first = dt.date(period.year, period.months[0], 1)
     last = period.months[-1]

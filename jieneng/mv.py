@@ -242,8 +242,7 @@ def stored_daily(
     2.2.2.1). A day's temperature needs half of its slots (2.2.2.3)."""
     from zoneinfo import ZoneInfo
 
-    from analytics import suite
-    from jieneng.analyze import STEP, STEP_S, role_of, window_grids
+    from jieneng.analyze import STEP, role_of, window_use
     from store import findings as store
 
     row = conn.execute(
@@ -264,7 +263,6 @@ def stored_daily(
         raise InputError(f"--meter: building {building} has no outdoor thermometer")
     tz = ZoneInfo(points[0].time_zone)
     per_day = int(dt.timedelta(days=1) / STEP)
-    ids = [p.id for p in points]
     use: dict[dt.date, float] = {}
     temperature: dict[dt.date, float] = {}
     day = start
@@ -273,19 +271,7 @@ def stored_daily(
         # A day of history: the first slot's step needs the reading before it.
         lo = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tz)
         hi = dt.datetime.combine(stop, dt.time(), tz)
-        buckets = store.read_buckets(conn, ids, lo - STEP, hi + STEP)
-        g = window_grids(points, buckets, store.replacements(conn, ids, lo, hi), lo=lo, hi=hi)
-        result = suite.analyze(
-            g.registers,
-            g.instant,
-            g.layout,
-            start_us=int(lo.timestamp() * 1e6),
-            step_s=STEP_S,
-            register_flags=g.register_flags,
-            replacements=g.replacements,
-            utc_offset_s=int(lo.utcoffset().total_seconds()),  # type: ignore[union-attr]
-            tiers=("consumption",),
-        )
+        result, g = window_use(conn, points, lo, hi)
         days = (stop - day).days
         u = result.use[list(result.meters).index(k), per_day:].reshape(days, per_day)
         t = g.instant[outdoor[0], per_day:].reshape(days, per_day)
