@@ -218,6 +218,11 @@ def _audit_of(
     reference: referencelib.Reference,
 ) -> dict[str, Any]:
     """The audit of some buildings of one institution taken together."""
+    if not floor_area_m2 or not headcount:
+        raise AuditError(
+            f"{label}: floor_area_m2 and headcount are needed for the intensities: set them in"
+            " the registry (buildings.floor_area_m2; buildings.headcount or institutions.headcount)"
+        )
     monthly: dict[str, np.ndarray] = {}
     guessed: dict[str, np.ndarray] = {}  # estimated use, to weigh the shares
     building_ids = []
@@ -230,11 +235,6 @@ def _audit_of(
             total[np.isnan(before) & np.isnan(values)] = np.nan  # no meter of c read then
             monthly[c] = total
             guessed[c] = guessed.get(c, np.zeros(12)) + np.nan_to_num(values) * share[c]
-    if not floor_area_m2 or not headcount:
-        raise AuditError(
-            f"{label}: floor_area_m2 and headcount are needed for the intensities: set them in"
-            " the registry (buildings.floor_area_m2; buildings.headcount or institutions.headcount)"
-        )
     with np.errstate(invalid="ignore", divide="ignore"):
         estimated = {c: np.nan_to_num(guessed[c] / np.nan_to_num(monthly[c])) for c in monthly}
     data = auditlib.BuildingPeriod(
