@@ -406,16 +406,15 @@ def setpoint_violations(
     heating = np.asarray(heating_use, dtype=np.float64)
     # Where the HVAC plant heats too, its levels are those found for cooling.
     same = np.all((cooling == heating) | (np.isnan(cooling) & np.isnan(heating)), axis=1)
-    levels = {"overcooling": _plant_levels(cooling)}
-    idle, fans = (x.copy() for x in levels["overcooling"])
+    cooling_levels = _plant_levels(cooling)
+    heating_levels = tuple(x.copy() for x in cooling_levels)
     if not same.all():
-        idle[~same], fans[~same] = _plant_levels(heating[~same])
-    levels["overheating"] = idle, fans
-    for rule, h, limit in (
-        ("overcooling", cooling, COOLING_MIN_C),
-        ("overheating", heating, HEATING_MAX_C),
+        heating_levels[0][~same], heating_levels[1][~same] = _plant_levels(heating[~same])
+    for rule, h, limit, (idle, fans) in (
+        ("overcooling", cooling, COOLING_MIN_C, cooling_levels),
+        ("overheating", heating, HEATING_MAX_C, heating_levels),
     ):
-        idle, fans = (x[:, None] for x in levels[rule])
+        idle, fans = idle[:, None], fans[:, None]
         with np.errstate(invalid="ignore"):
             on = h > np.maximum(idle, 1e-9)
             compressor = on & (h > compressor_ratio * fans)
