@@ -44,6 +44,11 @@ class Record:
     note: str = ""
 
 
+def month_after(year: int, month: int) -> date:
+    """The first day of the month after ``month`` of ``year``."""
+    return date(year + (month == 12), month % 12 + 1, 1)
+
+
 def records_by_month(
     carrier: str, amount: float, start: date, end: date, document: str, *, year: int
 ) -> list[Record]:
@@ -56,7 +61,7 @@ def records_by_month(
     out = []
     for month in range(1, 13):
         first = date(year, month, 1)
-        last = date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
+        last = month_after(year, month) - timedelta(days=1)
         overlap = (min(end, last) - max(start, first)).days + 1
         if overlap > 0:
             out.append(Record(carrier, amount * overlap / days, month, document))

@@ -65,6 +65,15 @@ class Period:
             return cls(year, (int(m["month"]),), text)
         return cls(year, tuple(range(1, 13)), text)
 
+    @property
+    def start(self) -> dt.date:
+        return dt.date(self.year, self.months[0], 1)
+
+    @property
+    def end(self) -> dt.date:
+        """The day after the period."""
+        return auditlib.month_after(self.year, self.months[-1])
+
 
 def _building(conn: psycopg.Connection, code: str) -> dict[str, Any]:
     row = conn.execute(
@@ -130,7 +139,7 @@ def monthly_use(
     present: set[str] = set()
     for month in months:
         lo = dt.datetime(year, month, 1, tzinfo=tz)
-        hi = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+        hi = dt.datetime.combine(auditlib.month_after(year, month), dt.time(), tz)
         # A day of history before the month: the first slot's step needs the reading before
         # it, and the grid starts at a local midnight.
         start = lo - dt.timedelta(days=1)
@@ -263,8 +272,25 @@ def run(
         raise AuditError("give one of --building or --institution")
     period = Period.parse(period_text)
     store.refresh_rollups_if_idle(conn)
-    factors = factors or factorlib.load()
-    reference = reference or referencelib.load()
+    return _run(
+        conn,
+        period,
+        building=building,
+        institution=institution,
+        factors=factors or factorlib.load(),
+        reference=reference or referencelib.load(),
+    )
+
+
+def _run(
+    conn: psycopg.Connection,
+    period: Period,
+    *,
+    building: str | None,
+    institution: str | None,
+    factors: factorlib.Factors,
+    reference: referencelib.Reference,
+) -> dict[str, Any]:
     if building is not None:
         b = _building(conn, building)
         benchmark = None
@@ -320,10 +346,15 @@ def rank(conn: psycopg.Connection, period_text: str) -> list[dict[str, Any]]:
             " ORDER BY i.code"
         ).fetchall()
     ]
+    period = Period.parse(period_text)
+    store.refresh_rollups_if_idle(conn)  # once for all institutions
+    factors, reference = factorlib.load(), referencelib.load()
     ranked, unranked = [], []
     for code in codes:
         try:
-            r = run(conn, period_text, institution=code)
+            r = _run(
+                conn, period, building=None, institution=code, factors=factors, reference=reference
+            )
         except AuditError as exc:
             unranked.append({"institution": code, "reason": str(exc)})
             continue

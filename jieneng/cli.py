@@ -546,6 +546,24 @@ def evaluate_nab(
     )
 
 
+def _print_json(result: Any) -> None:
+    import orjson
+
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
+
+
+def _print_items(title: str, rows: list[tuple[str, str]]) -> None:
+    """A two-column table (item, value), as wide as the terminal allows and at least 100."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("项目 item")
+    table.add_column("值 value", justify="right")
+    for item, value in rows:
+        table.add_row(item, value)
+    Console(width=max(100, Console().width)).print(table)
+
+
 emc_app = typer.Typer(help="合同能源管理 contracts: settlement.", no_args_is_help=True)
 app.add_typer(emc_app, name="emc")
 
@@ -557,8 +575,6 @@ def emc_settle(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Settle one period of a contract: measured savings (CalTRACK daily) and the shares."""
-    import orjson
-    from rich.table import Table
 
     from jieneng import emc, mv
     from jieneng.audit import AuditError
@@ -572,14 +588,9 @@ def emc_settle(
         console.print(f"[red]结算失败 settlement failed[/]: {exc}")
         raise typer.Exit(2) from None
     if as_json:
-        print(
-            orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
-        )
+        _print_json(result)
         return
     st, c = result["settlement"], result["contract"]
-    table = Table(title=f"节能结算 settlement: {c['name']} ({c['code']}), {period}")
-    table.add_column("项目 item")
-    table.add_column("值 value", justify="right")
     rows = [
         ("类型 type", c["kind"]),
         ("期间 period", f"{result['period']['start']} – {result['period']['end']}"),
@@ -591,9 +602,7 @@ def emc_settle(
         ("用能单位 agency (¥)", "" if st["agency"] is None else f"{st['agency']:,.2f}"),
         ("未达保证 shortfall", f"{st['shortfall']:,.1f} (¥ {st['compensation']:,.2f})"),
     ]
-    for item, value in rows:
-        table.add_row(item, value)
-    Console(width=max(100, Console().width)).print(table)
+    _print_items(f"节能结算 settlement: {c['name']} ({c['code']}), {period}", rows)
 
 
 @app.command("audit")
@@ -609,7 +618,6 @@ def audit_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Energy audit figures from the store: totals, tce, CO2, cost, intensities, quotas."""
-    import orjson
     from rich.table import Table
 
     from jieneng import audit
@@ -626,9 +634,7 @@ def audit_command(
         console.print(f"[red]审计失败 audit failed[/]: {exc}")
         raise typer.Exit(2) from None
     if as_json:
-        print(
-            orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
-        )
+        _print_json(result)
         return
     if rank:
         table = Table(title=f"能耗排名 ranking by energy per m², {period}")
@@ -709,9 +715,6 @@ def measure_and_verify(
     """Measure avoided energy (IPMVP Option C): baseline model, Guideline 14, savings ± FSU."""
     import datetime as dt
 
-    import orjson
-    from rich.table import Table
-
     from jieneng import mv
 
     try:
@@ -747,13 +750,10 @@ def measure_and_verify(
                 raise mv.InputError("--model: a stored meter is measured with the daily model")
             from store import db
 
-            first = period["baseline_end"] - dt.timedelta(days=365)
-            last = period["reporting_end"] or dt.date.today()
             with db.connect(
                 load_settings().database_url, application_name="jieneng-mv", autocommit=True
             ) as conn:
-                daily, temps, fuel = mv.stored_daily(conn, meter, first, last)
-            result = mv.run(daily, temps, fuel=fuel, **period)
+                result = mv.run_stored(conn, meter, **period)
         elif model == "hourly":
             result = mv.run_hourly(
                 mv.read_meter(meter_csv, hourly=True),  # type: ignore[arg-type]
@@ -772,15 +772,12 @@ def measure_and_verify(
         console.print(f"[red]输入错误 bad input[/]: {exc}")
         raise typer.Exit(2) from None
     if as_json:
-        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        _print_json(result)
         return
     m, s = result["model"], result["savings"]
     hourly = model == "hourly"
     g = result["guideline14_hourly" if hourly else "guideline14_monthly"]
     title = "hourly TOWT" if hourly else "CalTRACK 2.0 daily"
-    table = Table(title=f"测量与验证 measurement & verification ({title})")
-    table.add_column("项目 item")
-    table.add_column("值 value", justify="right")
     if hourly:
         described = f"TOWT (calendar {m['calendar']})"
     else:
@@ -799,9 +796,7 @@ def measure_and_verify(
         ("节能量 avoided energy", f"{s['avoided']:,.1f} ± {s['uncertainty']:,.1f}"),
         ("节能率 savings", f"{s['fractional']:.1%} (FSU {s['fsu']:.0%} @ 90 %)"),
     ]
-    for item, value in rows:
-        table.add_row(item, value)
-    Console(width=max(100, Console().width)).print(table)
+    _print_items(f"测量与验证 measurement & verification ({title})", rows)
     for w in m["warnings"]:
         console.print(f"[yellow]注意 warning[/] {w['key']}: {w['description']}")
 

@@ -10,7 +10,6 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from analytics import emc as emclib
-from analytics.mv import BASELINE_DAYS
 from jieneng import mv
 from jieneng.audit import AuditError, Period
 
@@ -29,26 +28,15 @@ def settle(conn: Any, code: str, period_text: str) -> dict[str, Any]:
     if c is None:
         raise AuditError(f"--contract: no contract with code {code!r}")
     period = Period.parse(period_text)
-    first = dt.date(period.year, period.months[0], 1)
-    last = period.months[-1]
-    after = dt.date(period.year + (last == 12), last % 12 + 1, 1)
-    start = max(first, c["reporting_start"])
-    end = min(after, c["reporting_end"] or after)
+    start = max(period.start, c["reporting_start"])
+    end = min(period.end, c["reporting_end"] or period.end)
     if end <= start:
         raise AuditError(
             f"--period: {period_text} is outside the contract's reporting period"
             f" (from {c['reporting_start']} to {c['reporting_end'] or 'open'})"
         )
-    daily, temps, fuel = mv.stored_daily(
-        conn, c["meter"], c["baseline_end"] - dt.timedelta(days=BASELINE_DAYS), end
-    )
-    measured = mv.run(
-        daily,
-        temps,
-        baseline_end=c["baseline_end"],
-        reporting_start=start,
-        reporting_end=end,
-        fuel=fuel,
+    measured = mv.run_stored(
+        conn, c["meter"], baseline_end=c["baseline_end"], reporting_start=start, reporting_end=end
     )
     share_of_year = (end - start).days / 365
     terms = emclib.Contract(

@@ -287,3 +287,28 @@ def stored_daily(
         day = stop
     fuel = {"03": "gas", "04": "heat"}.get((energy_code or "")[:2], "electricity")
     return use, temperature, fuel
+
+
+def run_stored(
+    conn: Any,
+    key: str,
+    *,
+    baseline_end: dt.date,
+    reporting_start: dt.date,
+    reporting_end: dt.date | None = None,
+    non_routine: float = 0.0,
+) -> dict[str, Any]:
+    """:func:`run` on a stored meter (daily model): its daily use and its building's outdoor
+    temperature from the 365 days before ``baseline_end`` up to ``reporting_end`` (default
+    today), by :func:`stored_daily`."""
+    first = baseline_end - dt.timedelta(days=mv.BASELINE_DAYS)
+    daily, temps, fuel = stored_daily(conn, key, first, reporting_end or dt.date.today())
+    return run(
+        daily,
+        temps,
+        baseline_end=baseline_end,
+        reporting_start=reporting_start,
+        reporting_end=reporting_end,
+        fuel=fuel,
+        non_routine=non_routine,
+    )
