@@ -151,6 +151,12 @@ def _read(path: Path) -> dict[str, Any]:
     return doc
 
 
+#: The fields a code entry may have.
+CODE_FIELDS = frozenset(
+    {"zh", "en", "level", "parent", "source", "confidence", "note", "unit", "carrier"}
+)
+
+
 def _code(section: str, key: str, item: Any, default_source: str | None = None) -> Code:
     where = f"{section}.{key}"
     if not isinstance(item, dict):
@@ -158,6 +164,12 @@ def _code(section: str, key: str, item: Any, default_source: str | None = None) 
     missing = [f for f in ("zh", "en") if not item.get(f)]
     if missing:
         raise ValueError(f"{where}: missing {', '.join(missing)}")
+    unknown = sorted(set(item) - CODE_FIELDS, key=str)
+    if unknown:  # e.g. an unquoted comma in a flow mapping: {en: power (lifts, pumps)}
+        raise ValueError(
+            f"{where}: unknown field(s) {', '.join(map(repr, unknown))}"
+            " (quote a name that holds a comma)"
+        )
     confidence = item.get("confidence")
     if confidence not in CONFIDENCE:
         raise ValueError(

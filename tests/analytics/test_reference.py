@@ -71,6 +71,13 @@ def test_an_override_replaces_entries_and_bad_files_name_the_entry(tmp_path: Pat
     unsure.write_text("electricity_items:\n  01A00: {confidence: maybe}\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"electricity_items.01A00.confidence: 'maybe'"):
         reference.load(overrides=[unsure])
+    comma = tmp_path / "comma.yaml"
+    comma.write_text(
+        "electricity_items:\n  01C00: {zh: 动力, en: power (lifts, pumps), confidence: S}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match=r"01C00: unknown field\(s\) 'pumps\)'"):
+        reference.load(overrides=[comma])
 
 
 def test_yearly_grid_factor_and_fuels() -> None:
