@@ -16,6 +16,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -80,6 +81,10 @@ class BuildingPeriod:
         unknown.
     estimated : dict of str to array_like, shape (12,)
         Share of each month's use that was estimated (gaps spread, stuck registers) — 0 to 1.
+    missing : dict of str to array_like, shape (12,), optional
+        Share of each month's time with no use at all (no readings on either side), 0 to 1,
+        NaN for months outside the audited period; by default a month is wholly missing where
+        ``monthly`` is NaN.
     floor_area_m2, headcount : float
     records : list of Record
     operating_hours : float, optional
@@ -91,6 +96,7 @@ class BuildingPeriod:
     headcount: float
     estimated: dict[str, np.ndarray] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
+    missing: dict[str, np.ndarray] = field(default_factory=dict)
     operating_hours: float | None = None
 
     def __post_init__(self) -> None:
@@ -120,6 +126,7 @@ def audit(
     year: int,
     previous: BuildingPeriod | None = None,
     benchmark: tuple[str, str, str] | None = None,
+    share_of_year: float = 1.0,
 ) -> dict[str, Any]:
     """The audit figures of one building and year.
 
@@ -135,6 +142,10 @@ def audit(
         The year before, for year-over-year changes.
     benchmark : (class, kind, climate_zone), optional
         GB/T 51161 office comparison, e.g. ``("A", "government", "cold")``.
+    share_of_year : float
+        The audited period's share of its year (days / days of the year): the yearly
+        GB/T 51161 values are prorated by it for a shorter period (which ignores seasons; the
+        comparison is meant for whole years).
 
     Returns
     -------
@@ -142,7 +153,7 @@ def audit(
         ``by_code`` (use, kgce, kgCO2, CNY per energy code and record carrier), ``totals``
         (kgce, tce, kgCO2, CNY), ``intensity`` (per m² and per person), ``monthly``
         (kgce per month), ``month_over_month``, ``year_over_year``, ``quality`` (estimated
-        share per code), ``gb51161`` where asked.
+        and missing shares per code), ``gb51161`` where asked.
 
     Notes
     -----
@@ -164,7 +175,7 @@ def audit(
                 "unit": reference.energy_classes[code[:2]]["unit"],
                 "counted": counted,
                 "estimated_share": _estimated_share(v, data.estimated.get(code)),
-                "missing_months": int(np.isnan(v).sum()),
+                "missing_share": _missing_share(v, data.missing.get(code)),
             }
         )
         rows[code] = row
@@ -218,19 +229,31 @@ def audit(
         "totals": totals,
         "intensity": intensity,
         "monthly_kgce": monthly_kgce.tolist(),
+        "monthly_use": {
+            code: [None if np.isnan(x) else float(x) for x in np.asarray(v, dtype=np.float64)]
+            for code, v in data.monthly.items()
+        },
         "month_over_month": [None if np.isnan(x) or np.isinf(x) else float(x) for x in mom],
         "quality": {
-            code: row["estimated_share"] for code, row in rows.items() if "estimated_share" in row
+            code: {"estimated": row["estimated_share"], "missing": row["missing_share"]}
+            for code, row in rows.items()
+            if "estimated_share" in row
         },
     }
     if previous is not None:
         before = audit(previous, factors, reference, year=year - 1)
-        out["year_over_year"] = {
-            "kgce": kgce / before["totals"]["kgce"] - 1,
-            "kgce_per_m2": intensity["kgce_per_m2"] / before["intensity"]["kgce_per_m2"] - 1,
-            "kgce_per_person": intensity["kgce_per_person"] / before["intensity"]["kgce_per_person"]
-            - 1,
-        }
+        out["year_over_year"] = (
+            {
+                "kgce": kgce / before["totals"]["kgce"] - 1,
+                "kgce_per_m2": intensity["kgce_per_m2"] / before["intensity"]["kgce_per_m2"] - 1,
+                "kgce_per_person": intensity["kgce_per_person"]
+                / before["intensity"]["kgce_per_person"]
+                - 1,
+                "kgce_before": before["totals"]["kgce"],
+            }
+            if before["totals"]["kgce"] > 0
+            else None  # nothing to compare with
+        )
     if benchmark is not None:
         b = reference.office_benchmark(*benchmark)
         corrected = intensity["kwh_per_m2"]
@@ -239,10 +262,11 @@ def audit(
         out["gb51161"] = {
             "kwh_per_m2": intensity["kwh_per_m2"],
             "corrected_kwh_per_m2": corrected,
-            "constraint": b.constraint,
-            "guide": b.guide,
-            "meets_constraint": corrected <= b.constraint,
-            "meets_guide": corrected <= b.guide,
+            "constraint": b.constraint * share_of_year,
+            "guide": b.guide * share_of_year,
+            "share_of_year": share_of_year,
+            "meets_constraint": corrected <= b.constraint * share_of_year,
+            "meets_guide": corrected <= b.guide * share_of_year,
             "confidence": b.confidence,
         }
     return out
@@ -272,6 +296,65 @@ def _estimated_share(values: np.ndarray, estimated: np.ndarray | None) -> float:
     return float((v * np.asarray(estimated, dtype=np.float64)).sum() / total) if total else 0.0
 
 
+def load_shape(use: np.ndarray, days: np.ndarray) -> dict[str, Any]:
+    """The shape of a building's electricity load over a period.
+
+    Parameters
+    ----------
+    use : array_like, shape (days, slots per day)
+        Main meter use per slot, kWh (NaN where unknown); 96 slots of 15 minutes or 24 hours.
+    days : array_like of datetime64[D], shape (days,)
+        The local dates of the rows.
+
+    Returns
+    -------
+    dict
+        ``hourly_kwh`` (days × 24, kWh per hour, None where any slot is unknown), ``workday_kw``
+        and ``non_workday_kw`` (24 mean demands, kW, of workdays — 调休 workdays included —
+        and of weekends and holidays; None without such days), ``workdays``, ``non_workdays``,
+        ``base_load_kw`` (5th percentile of slot demand), ``peak_kw`` and ``base_load_ratio``
+        (base / mean demand: a high ratio means the building never really switches off).
+    """
+    from analytics.calendar import is_workday
+
+    u = np.asarray(use, dtype=np.float64)
+    per_hour = u.shape[1] // 24
+    if u.shape[1] != 24 * per_hour or u.shape[0] != len(days):
+        raise ValueError(f"use: expected (len(days), 24·k) slots, got {u.shape}")
+    hours = u.reshape(len(u), 24, per_hour).sum(axis=2)  # NaN where a slot is unknown
+    kw = u * per_hour  # kWh per slot → mean kW over the slot
+    work = is_workday(np.asarray(days, dtype="datetime64[D]"))
+
+    def profile(rows: np.ndarray) -> list[float | None] | None:
+        if not rows.any() or np.isnan(hours[rows]).all():
+            return None
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an hour unknown on every day
+            mean = np.nanmean(hours[rows], axis=0)
+        return [None if np.isnan(x) else float(x) for x in mean]
+
+    known = kw[~np.isnan(kw)]
+    base = float(np.percentile(known, 5)) if known.size else None
+    mean = float(known.mean()) if known.size else None
+    return {
+        "hourly_kwh": [[None if np.isnan(x) else round(float(x), 3) for x in r] for r in hours],
+        "first_day": str(days[0]) if len(days) else None,
+        "workday_kw": profile(work),
+        "non_workday_kw": profile(~work),
+        "workdays": int(work.sum()),
+        "non_workdays": int((~work).sum()),
+        "base_load_kw": base,
+        "peak_kw": float(known.max()) if known.size else None,
+        "base_load_ratio": base / mean if base is not None and mean else None,
+    }
+
+
+def _missing_share(values: np.ndarray, missing: np.ndarray | None) -> float:
+    """Share of the period's time without use (the mean over its months)."""
+    m = np.isnan(values).astype(np.float64) if missing is None else np.asarray(missing, float)
+    return float(np.nanmean(m)) if not np.isnan(m).all() else 1.0
+
+
 #: Quota levels (定额) from the best to the mandatory ceiling.
 QUOTA_LEVELS = ("guide", "baseline", "constraint")
 
@@ -287,6 +370,44 @@ def quota_band(value: float, quota: dict[str, float]) -> str:
         if value <= limit:
             return name
     return "over"
+
+
+#: The audit intensity (``audit()["intensity"]`` key) behind each quota or target indicator.
+INDICATORS = {
+    "energy_per_m2": "kgce_per_m2",
+    "energy_per_capita": "kgce_per_person",
+    "electricity_per_m2": "kwh_per_m2",
+    "water_per_capita": "water_m3_per_person",
+    "co2_per_m2": "kgco2_per_m2",
+}
+
+
+def targets_progress(
+    current: dict[str, Any], base: dict[str, Any], plan: dict[str, Any], *, year: int
+) -> dict[str, dict[str, float | bool]]:
+    """Progress of each indicator of a plan (十四五, 十五五: ``base_year``, ``target_year``,
+    ``reductions``) from two audits of the same months: the base year's and ``year``'s.
+    Indicators whose base value is 0 (no water meter, say) are left out."""
+    out = {}
+    for indicator, reduction in plan["reductions"].items():
+        key = INDICATORS.get(indicator)
+        if key is None:
+            raise ValueError(f"reductions: {indicator!r} is not one of {', '.join(INDICATORS)}")
+        before, now = base["intensity"][key], current["intensity"][key]
+        if before > 0:
+            out[indicator] = {
+                "base": before,
+                "current": now,
+                **target_progress(
+                    before,
+                    now,
+                    reduction=reduction,
+                    base_year=plan["base_year"],
+                    target_year=plan["target_year"],
+                    year=year,
+                ),
+            }
+    return out
 
 
 def target_progress(

@@ -110,6 +110,7 @@ def settle(
         compensation = shortfall * contract.price
         esco_surplus = surplus * contract.price * contract.esco_share
         out.update(
+            guaranteed=contract.guaranteed,
             shortfall=shortfall,
             compensation=compensation,
             esco=esco_surplus - compensation,

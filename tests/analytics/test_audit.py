@@ -79,7 +79,7 @@ def test_hand_computed_audit() -> None:
     assert got["monthly_kgce"][0] == pytest.approx(1_836.15, abs=0.1)
     assert got["monthly_kgce"][5] == pytest.approx(1_520.42, abs=0.1)
     assert got["month_over_month"][1] == pytest.approx(0.0)
-    assert got["quality"]["01"] == pytest.approx(0.5 / 12)
+    assert got["quality"]["01"] == {"estimated": pytest.approx(0.5 / 12), "missing": 0.0}
     g = got["gb51161"]
     assert g["corrected_kwh_per_m2"] == pytest.approx(106.0, abs=0.01)
     assert not g["meets_constraint"] and g["confidence"] == "U"
@@ -140,3 +140,26 @@ def test_a_record_over_months_is_split_by_days() -> None:
         "diesel", 62.0, dt.date(2022, 12, 1), dt.date(2023, 1, 31), "油卡", year=2023
     )
     assert [(r.month, r.amount) for r in across] == [(1, 31.0)]  # December belongs to 2022
+
+
+def test_load_shape_splits_workdays_by_the_chinese_calendar() -> None:
+    from analytics.audit import load_shape
+
+    # 2026-10-01 … 10-10: National Day holidays 1–7 October (a Thursday to a Wednesday),
+    # Saturday 10 October a 调休 workday; 8–9 October ordinary workdays.
+    days = np.arange(np.datetime64("2026-10-01"), np.datetime64("2026-10-11"))
+    use = np.full((10, 96), 10.0)  # 40 kW all day
+    work = [7, 8, 9]
+    use[work, 36:72] = 30.0  # 120 kW from 09:00 to 18:00 on workdays
+    use[9, 0] = np.nan  # one unknown slot
+    got = load_shape(use, days)
+    assert (got["workdays"], got["non_workdays"]) == (3, 7)
+    assert got["workday_kw"][12] == pytest.approx(120.0) and got["workday_kw"][3] == 40.0
+    assert got["workday_kw"][0] == pytest.approx(40.0)  # the NaN hour is left out, not zeroed
+    assert got["non_workday_kw"] == [pytest.approx(40.0)] * 24
+    assert got["hourly_kwh"][9][0] is None and got["hourly_kwh"][8][12] == pytest.approx(120.0)
+    assert got["base_load_kw"] == pytest.approx(40.0) and got["peak_kw"] == pytest.approx(120.0)
+    mean = (40 * 96 * 10 + 80 * 36 * 3) / (96 * 10)  # kW, the NaN slot aside (≈ 40 kW)
+    assert got["base_load_ratio"] == pytest.approx(40 / mean, rel=1e-3)
+    with pytest.raises(ValueError, match="use: expected"):
+        load_shape(use[:, :95], days)
