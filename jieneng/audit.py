@@ -23,7 +23,7 @@ from analytics import audit as auditlib
 from analytics import factors as factorlib
 from analytics import flags as F
 from analytics import reference as referencelib
-from jieneng.analyze import STEP, role_of, window_use
+from jieneng.analyze import RULE_NAMES, STEP, role_of, window_use
 from store import findings as store
 
 #: Energy code of each meter role of the suite.
@@ -73,6 +73,21 @@ class Period:
     def end(self) -> dt.date:
         """The day after the period."""
         return auditlib.month_after(self.year, self.months[-1])
+
+    @property
+    def share_of_year(self) -> float:
+        return (self.end - self.start).days / (
+            dt.date(self.year + 1, 1, 1) - dt.date(self.year, 1, 1)
+        ).days
+
+    def in_year(self, year: int) -> Period:
+        """The same months of another year."""
+        return Period(year, self.months, str(year) + self.label[4:])
+
+    def month_before(self) -> Period:
+        """The month before the period's first month."""
+        last = self.start - dt.timedelta(days=1)
+        return Period(last.year, (last.month,), f"{last.year}-{last.month:02d}")
 
 
 def _building(conn: psycopg.Connection, code: str) -> dict[str, Any]:
@@ -126,44 +141,81 @@ def _institution(conn: psycopg.Connection, code: str) -> dict[str, Any]:
     }
 
 
+def _plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b with NaN counted as 0, NaN where both are NaN (no meter read then)."""
+    total = np.nansum([a, b], axis=0)
+    total[np.isnan(a) & np.isnan(b)] = np.nan
+    return total
+
+
+@dataclass
+class StoredUse:
+    """What the store holds of one building over a period's months."""
+
+    #: Use per month of the year (NaN outside the period's months), per energy code.
+    monthly: dict[str, np.ndarray]
+    #: Share of each month's use that was estimated (gaps, stuck registers), per energy code.
+    estimated: dict[str, np.ndarray]
+    #: Share of each month's slots without use (no readings around them), per energy code;
+    #: NaN outside the period's months.
+    missing: dict[str, np.ndarray]
+    #: The building's registry row.
+    building: dict[str, Any]
+    #: Main electricity meter(s), kWh per 15-minute slot, shape (days of the period, 96).
+    load: np.ndarray
+
+
 def monthly_use(
     conn: psycopg.Connection, code: str, year: int, months: tuple[int, ...]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
-    """Use per month of ``year`` (NaN outside ``months``) and the share estimated, per energy
-    code of the building's meters; and the building's row."""
+) -> StoredUse:
+    """Use per month of ``year`` (NaN outside ``months``), the shares estimated and missing,
+    per energy code of the building's meters; the main meter's slots; the building's row."""
     b = _building(conn, code)
     tz = ZoneInfo(b["time_zone"])
     points = store.points(conn, [code])
-    use = {c: np.full(12, np.nan) for c in set(CODE_OF_ROLE.values())}
-    estimated = {c: np.zeros(12) for c in use}
+    codes = set(CODE_OF_ROLE.values())
+    use = {c: np.full(12, np.nan) for c in codes}
+    guessed_use = {c: np.zeros(12) for c in codes}
+    unknown = {c: np.zeros(12) for c in codes}  # slots without use, summed over meters
+    slots = {c: np.zeros(12) for c in codes}
     present: set[str] = set()
+    per_day = int(dt.timedelta(days=1) / STEP)
+    load = []
     for month in months:
         lo = dt.datetime(year, month, 1, tzinfo=tz)
         hi = dt.datetime.combine(auditlib.month_after(year, month), dt.time(), tz)
         # A day of history before the month: the first slot's step needs the reading before
         # it, and the grid starts at a local midnight.
         start = lo - dt.timedelta(days=1)
-        history = int(dt.timedelta(days=1) / STEP)
         result, _ = window_use(conn, points, start, hi)
-        month_use = result.use[:, history:]  # the month's slots
-        guessed = (result.use_flags[:, history:] & (F.INTERPOLATED | F.STUCK)) != 0
+        month_use = result.use[:, per_day:]  # the month's slots
+        guessed = (result.use_flags[:, per_day:] & (F.INTERPOLATED | F.STUCK)) != 0
+        month_load = np.full(month_use.shape[1], np.nan)
+        m = month - 1
         for k, row in enumerate(result.meters):
             code_ = CODE_OF_ROLE.get(role_of(points[int(row)]))
             if code_ is None:
                 continue
             values = month_use[k]
+            present.add(code_)
+            unknown[code_][m] += np.isnan(values).sum()
+            slots[code_][m] += values.size
+            if code_ == "01":
+                month_load = _plus(month_load, values)
             if np.isnan(values).all():
                 continue
-            total = float(np.nansum(values))
-            present.add(code_)
-            prior = 0.0 if np.isnan(use[code_][month - 1]) else use[code_][month - 1]
-            use[code_][month - 1] = prior + total
-            if total:
-                estimated[code_][month - 1] = float(np.nansum(values[guessed[k]])) / total
-    return (
+            use[code_][m] = np.nan_to_num(use[code_][m]) + float(np.nansum(values))
+            guessed_use[code_][m] += float(np.nansum(values[guessed[k]]))
+        load.append(month_load.reshape(-1, per_day))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        estimated = {c: np.nan_to_num(guessed_use[c] / use[c]) for c in present}
+        missing = {c: unknown[c] / slots[c] for c in present}  # 0/0: not in the period
+    return StoredUse(
         {c: use[c] for c in sorted(present)},
         {c: estimated[c] for c in sorted(present)},
+        {c: missing[c] for c in sorted(present)},
         b,
+        np.concatenate(load),
     )
 
 
@@ -204,13 +256,134 @@ def quotas(conn: psycopg.Connection, institution_id: int, year: int) -> dict[str
     }
 
 
-#: Which audit intensity each quota indicator compares with.
-QUOTA_INTENSITY = {
-    "energy_per_m2": "kgce_per_m2",
-    "energy_per_capita": "kgce_per_person",
-    "electricity_per_m2": "kwh_per_m2",
-    "water_per_capita": "water_m3_per_person",
-}
+def findings(
+    conn: psycopg.Connection,
+    buildings: list[str],
+    period: Period,
+    *,
+    factors: factorlib.Factors,
+) -> list[dict[str, Any]]:
+    """The analysis job's findings on the buildings whose runs started within the period (in
+    each building's time zone), per rule: how many, and the waste they measured — what fixing
+    them would have saved (kWh or m³, kgce, kgCO2, ¥), the savings potential."""
+    rows = conn.execute(
+        """SELECT r.rule, r.waste_unit, count(DISTINCT r.anomaly_id), count(*),
+                  sum(r.waste), sum(r.kgce), sum(r.kgco2), sum(r.cny)
+           FROM v_anomaly_runs r JOIN buildings b ON b.id = r.building_id
+           WHERE b.code = ANY(%s)
+             AND (r.started_at AT TIME ZONE b.time_zone)::date >= %s
+             AND (r.started_at AT TIME ZONE b.time_zone)::date < %s
+           GROUP BY r.rule, r.waste_unit ORDER BY sum(r.kgce) DESC NULLS LAST, r.rule""",
+        (buildings, period.start, period.end),
+    ).fetchall()
+    out = []
+    for rule, unit, count, runs, waste, kgce, kgco2, cny in rows:
+        zh, en = RULE_NAMES.get(rule, (rule, rule))
+        out.append(
+            {
+                "rule": rule,
+                "name": zh,
+                "name_en": en,
+                "findings": count,
+                "runs": runs,
+                "waste": waste,
+                "waste_unit": unit,
+                "kgce": kgce,
+                "kgco2": kgco2,
+                "cny": cny,
+            }
+        )
+    return out
+
+
+def _period_data(
+    conn: psycopg.Connection,
+    buildings: list[str],
+    period: Period,
+    *,
+    institution_id: int,
+    floor_area_m2: float,
+    headcount: float,
+) -> tuple[auditlib.BuildingPeriod, np.ndarray]:
+    """Some buildings of one institution taken together over a period: the audit's input and
+    their main meters' kWh per 15-minute slot, shape (days, 96)."""
+    monthly: dict[str, np.ndarray] = {}
+    guessed: dict[str, np.ndarray] = {}  # estimated use, to weigh the shares
+    missing: dict[str, list[np.ndarray]] = {}
+    building_ids = []
+    load = None
+    for code in buildings:
+        stored = monthly_use(conn, code, period.year, period.months)
+        building_ids.append(stored.building["id"])
+        load = stored.load if load is None else _plus(load, stored.load)
+        for c, values in stored.monthly.items():
+            monthly[c] = _plus(monthly.get(c, np.full(12, np.nan)), values)
+            guessed[c] = guessed.get(c, np.zeros(12)) + np.nan_to_num(values) * stored.estimated[c]
+            missing.setdefault(c, []).append(stored.missing[c])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        estimated = {c: np.nan_to_num(guessed[c] / np.nan_to_num(monthly[c])) for c in monthly}
+    data = auditlib.BuildingPeriod(
+        monthly=monthly,
+        estimated=estimated,
+        missing={c: np.mean(shares, axis=0) for c, shares in missing.items()},
+        floor_area_m2=float(floor_area_m2),
+        headcount=float(headcount),
+        records=records(conn, institution_id, building_ids, period),
+    )
+    assert load is not None  # at least one building
+    return data, load
+
+
+#: A period is compared with an earlier one only when that one misses at most this share of
+#: its time on every meter (a month with one day of readings says nothing about the month).
+COMPARABLE_MISSING = 0.1
+
+
+def _comparable(data: auditlib.BuildingPeriod) -> bool:
+    shares = [float(np.nanmean(m)) for m in data.missing.values() if not np.isnan(m).all()]
+    if not shares:
+        return bool(data.records)
+    return max(shares) <= COMPARABLE_MISSING
+
+
+def _targets(
+    conn: psycopg.Connection,
+    buildings: list[str],
+    period: Period,
+    same: dict[str, Any],
+    result: dict[str, Any],
+    year_before: auditlib.BuildingPeriod,
+    *,
+    factors: factorlib.Factors,
+    reference: referencelib.Reference,
+) -> dict[str, dict[str, Any]]:
+    """Progress towards each plan running in the period's year (十四五, 十五五), the period's
+    months against the same months of the plan's base year as the store holds them."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, plan in reference.targets.items():
+        base_year = int(plan["base_year"])
+        if not base_year < period.year <= int(plan["target_year"]):
+            continue
+        months = period.in_year(base_year)
+        base = (
+            year_before
+            if base_year == period.year - 1
+            else _period_data(conn, buildings, months, **same)[0]
+        )
+        entry: dict[str, Any] = {
+            "base_year": base_year,
+            "target_year": int(plan["target_year"]),
+            "base_period": months.label,
+            "source": plan.get("source"),
+        }
+        if _comparable(base):
+            before = auditlib.audit(base, factors, reference, year=base_year)
+            entry["indicators"] = auditlib.targets_progress(result, before, plan, year=period.year)
+        else:
+            entry["indicators"] = {}
+            entry["reason"] = f"no comparable data for {months.label} in the store"
+        out[name] = entry
+    return out
 
 
 def _audit_of(
@@ -226,34 +399,49 @@ def _audit_of(
     factors: factorlib.Factors,
     reference: referencelib.Reference,
 ) -> dict[str, Any]:
-    """The audit of some buildings of one institution taken together."""
+    """The audit of some buildings of one institution taken together, against the same months
+    of the year before (when the store has them) and, for a month, against the month before."""
     if not floor_area_m2 or not headcount:
         raise AuditError(
             f"{label}: floor_area_m2 and headcount are needed for the intensities: set them in"
             " the registry (buildings.floor_area_m2; buildings.headcount or institutions.headcount)"
         )
-    monthly: dict[str, np.ndarray] = {}
-    guessed: dict[str, np.ndarray] = {}  # estimated use, to weigh the shares
-    building_ids = []
-    for code in buildings:
-        use, share, b = monthly_use(conn, code, period.year, period.months)
-        building_ids.append(b["id"])
-        for c, values in use.items():
-            before = monthly.get(c, np.full(12, np.nan))
-            total = np.nansum([before, values], axis=0)
-            total[np.isnan(before) & np.isnan(values)] = np.nan  # no meter of c read then
-            monthly[c] = total
-            guessed[c] = guessed.get(c, np.zeros(12)) + np.nan_to_num(values) * share[c]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        estimated = {c: np.nan_to_num(guessed[c] / np.nan_to_num(monthly[c])) for c in monthly}
-    data = auditlib.BuildingPeriod(
-        monthly=monthly,
-        estimated=estimated,
-        floor_area_m2=float(floor_area_m2),
-        headcount=float(headcount),
-        records=records(conn, institution_id, building_ids, period),
+    same = {
+        "institution_id": institution_id,
+        "floor_area_m2": floor_area_m2,
+        "headcount": headcount,
+    }
+    data, load = _period_data(conn, buildings, period, **same)
+    before, _ = _period_data(conn, buildings, period.in_year(period.year - 1), **same)
+    previous = before if _comparable(before) else None
+    result = auditlib.audit(
+        data,
+        factors,
+        reference,
+        year=period.year,
+        previous=previous,
+        benchmark=benchmark,
+        share_of_year=period.share_of_year,
     )
-    return auditlib.audit(data, factors, reference, year=period.year, benchmark=benchmark)
+    if previous is None:
+        result["year_over_year"] = None
+    if len(period.months) == 1:
+        month = period.month_before()
+        prior, _ = _period_data(conn, buildings, month, **same)
+        kgce = auditlib.audit(prior, factors, reference, year=month.year)["totals"]["kgce"]
+        now = result["totals"]["kgce"]
+        result["previous_month"] = {
+            "label": month.label,
+            "kgce": kgce,
+            "change": now / kgce - 1 if _comparable(prior) and kgce > 0 else None,
+        }
+    result["targets"] = _targets(
+        conn, buildings, period, same, result, before, factors=factors, reference=reference
+    )
+    days = np.arange(np.datetime64(period.start), np.datetime64(period.end), dtype="datetime64[D]")
+    result["load"] = auditlib.load_shape(load, days)
+    result["findings"] = findings(conn, buildings, period, factors=factors)
+    return result
 
 
 def run(
@@ -325,10 +513,19 @@ def _run(
         reference=reference,
     )
     result["building" if building is not None else "institution"] = subject
-    result["period"] = {"label": period.label, "year": period.year, "months": list(period.months)}
+    result["period"] = {
+        "label": period.label,
+        "year": period.year,
+        "months": list(period.months),
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        "share_of_year": period.share_of_year,
+    }
     status = {}
-    for indicator, quota in quotas(conn, iid, period.year).items():
-        value = result["intensity"].get(QUOTA_INTENSITY.get(indicator, ""))
+    levels = quotas(conn, iid, period.year)
+    result["quota_levels"] = levels
+    for indicator, quota in levels.items():
+        value = result["intensity"].get(auditlib.INDICATORS.get(indicator, ""))
         if value is not None and len(period.months) == 12:
             status[indicator] = {"value": value, **quota, "band": auditlib.quota_band(value, quota)}
     result["quotas"] = status

@@ -160,6 +160,7 @@ def run(
         if len(cols) >= 20:  # a month mostly covered
             obs_m[0, k], pred_m[0, k] = use_b[0, cols].sum(), pred_b[0, cols].sum()
     g14 = mv.guideline14(obs_m, pred_m, parameters=int(model.slopes[0]) + 1, interval="monthly")
+    use_r, temp_r = series(rep, meter), series(rep, temperature)
     return {
         "baseline": {"start": base[0].isoformat(), "end": baseline_end.isoformat()},
         "reporting": {"start": reporting_start.isoformat(), "end": end.isoformat()},
@@ -167,7 +168,20 @@ def run(
         "model": _first_meter(model.to_dict()),
         "guideline14_monthly": _first_meter(g14),
         "savings": _first_meter(result.to_dict()),
+        # Day by day, both periods: what the meter used and what the baseline model gives for
+        # the day's temperature (the fit in the baseline period, the adjusted baseline after).
+        "daily": {
+            "date": [d.isoformat() for d in base + rep],
+            "observed": _floats(np.r_[use_b[0], use_r[0]]),
+            "baseline": _floats(np.r_[pred_b[0], model.predict(temp_r)[0]]),
+            "temperature_c": _floats(np.r_[temp_b[0], temp_r[0]]),
+        },
     }
+
+
+def _floats(values: np.ndarray, digits: int = 3) -> list[float | None]:
+    """JSON numbers, None where NaN."""
+    return [None if np.isnan(x) else round(float(x), digits) for x in values]
 
 
 def times_of_week(times: list[dt.datetime], chinese_calendar: bool) -> np.ndarray:
