@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -552,6 +553,43 @@ def _print_json(result: Any) -> None:
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
 
 
+REPORT_FORMATS = ("table", "json", "html", "pdf")
+
+
+def _report_format(fmt: str, as_json: bool, output: Path | None, lang: str) -> str:
+    """The output format asked for, checked: exits 2 naming the option."""
+    fmt = "json" if as_json else fmt
+    if fmt not in REPORT_FORMATS:
+        console.print(f"[red]--format[/]: {fmt!r} is not one of {', '.join(REPORT_FORMATS)}")
+        raise typer.Exit(2)
+    if lang not in ("zh", "en"):
+        console.print(f"[red]--lang[/]: {lang!r} is not zh or en")
+        raise typer.Exit(2)
+    if fmt == "pdf" and output is None:
+        console.print("[red]--output[/]: a PDF needs a file to go to (--output report.pdf)")
+        raise typer.Exit(2)
+    return fmt
+
+
+def _write_report(page: Any, fmt: str, output: Path | None) -> None:
+    """Render ``page()`` (an HTML page) as HTML or PDF into ``output`` (HTML: stdout when
+    none); a report that cannot be drawn exits 2 with the reason."""
+    from reports import ReportError
+    from reports.render import pdf
+
+    try:
+        html = page()
+        data = pdf(html) if fmt == "pdf" else html.encode("utf-8")
+    except ReportError as exc:
+        console.print(f"[red]报告生成失败 report failed[/]: {exc}")
+        raise typer.Exit(2) from None
+    if output is None:
+        sys.stdout.write(data.decode("utf-8"))
+        return
+    output.write_bytes(data)
+    console.print(f"{fmt.upper()} → {output} ({len(data):,} bytes)")
+
+
 def _print_items(title: str, rows: list[tuple[str, str]]) -> None:
     """A two-column table (item, value), as wide as the terminal allows and at least 100."""
     from rich.table import Table
@@ -572,14 +610,19 @@ app.add_typer(emc_app, name="emc")
 def emc_settle(
     contract: Annotated[str, typer.Option(help="contract code (registry: emc_contracts)")],
     period: Annotated[str, typer.Option(help="2026, 2026-Q3 or 2026-07")],
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, json, html or pdf")] = "table",
+    output: Annotated[Path | None, typer.Option(help="file for html/pdf")] = None,
+    lang: Annotated[str, typer.Option(help="zh (中文) or en")] = "zh",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (--format json)")] = False,
 ) -> None:
-    """Settle one period of a contract: measured savings (CalTRACK daily) and the shares."""
+    """Settle one period of a contract: measured savings (CalTRACK daily) and the shares; the
+    statement as HTML or PDF with the baseline-vs-actual chart."""
 
     from jieneng import emc, mv
     from jieneng.audit import AuditError
     from store import db
 
+    fmt = _report_format(fmt, as_json, output, lang)
     s = load_settings()
     try:
         with db.connect(s.database_url, application_name="jieneng-emc", autocommit=True) as conn:
@@ -587,8 +630,13 @@ def emc_settle(
     except (AuditError, mv.InputError) as exc:
         console.print(f"[red]结算失败 settlement failed[/]: {exc}")
         raise typer.Exit(2) from None
-    if as_json:
+    if fmt == "json":
         _print_json(result)
+        return
+    if fmt in ("html", "pdf"):
+        from reports import emc as emc_report
+
+        _write_report(lambda: emc_report.page(result, lang=lang), fmt, output)
         return
     st, c = result["settlement"], result["contract"]
     rows = [
@@ -615,14 +663,22 @@ def audit_command(
         str | None, typer.Option(help="institution code: all its buildings")
     ] = None,
     rank: Annotated[bool, typer.Option("--rank", help="rank every institution by kgce/m²")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, json, html or pdf")] = "table",
+    output: Annotated[Path | None, typer.Option(help="file for html/pdf")] = None,
+    lang: Annotated[str, typer.Option(help="zh (中文) or en")] = "zh",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (--format json)")] = False,
 ) -> None:
-    """Energy audit figures from the store: totals, tce, CO2, cost, intensities, quotas."""
+    """Energy audit from the store: totals, tce, CO2, cost, intensities, quotas, findings; as
+    a table, JSON, or an HTML/PDF report with charts."""
     from rich.table import Table
 
     from jieneng import audit
     from store import db
 
+    fmt = _report_format(fmt, as_json, output, lang)
+    if rank and fmt in ("html", "pdf"):
+        console.print("[red]--format[/]: the ranking prints as a table or JSON")
+        raise typer.Exit(2)
     s = load_settings()
     try:
         with db.connect(s.database_url, application_name="jieneng-audit", autocommit=True) as conn:
@@ -633,8 +689,13 @@ def audit_command(
     except audit.AuditError as exc:
         console.print(f"[red]审计失败 audit failed[/]: {exc}")
         raise typer.Exit(2) from None
-    if as_json:
+    if fmt == "json":
         _print_json(result)
+        return
+    if fmt in ("html", "pdf"):
+        from reports import audit as audit_report
+
+        _write_report(lambda: audit_report.page(result, lang=lang), fmt, output)
         return
     if rank:
         table = Table(title=f"能耗排名 ranking by energy per m², {period}")
