@@ -807,14 +807,14 @@ def measure_and_verify(
                 "give --meter (a stored meter) or both --meter-csv and --temperature-csv"
             )
         if meter is not None:
-            if model != "daily":
-                raise mv.InputError("--model: a stored meter is measured with the daily model")
             from store import db
 
             with db.connect(
                 load_settings().database_url, application_name="jieneng-mv", autocommit=True
             ) as conn:
-                result = mv.run_stored(conn, meter, **period)
+                result = mv.run_stored(
+                    conn, meter, model=model, chinese_calendar=calendar == "cn", **period
+                )
         elif model == "hourly":
             result = mv.run_hourly(
                 mv.read_meter(meter_csv, hourly=True),  # type: ignore[arg-type]

@@ -244,16 +244,16 @@ def run_hourly(
     }
 
 
-def stored_daily(
+def stored_slots(
     conn: Any, key: str, start: dt.date, end: dt.date
-) -> tuple[dict[dt.date, float], dict[dt.date, float], str]:
-    """Daily use of a stored meter and the daily mean outdoor temperature of its building from
-    ``start`` up to ``end`` (exclusive), and the meter's fuel; ``conn`` in autocommit mode.
+) -> tuple[Iterator[tuple[dt.datetime, np.ndarray, np.ndarray]], str]:
+    """A stored meter's use and its building's outdoor temperature slot by slot (15 minutes),
+    a local day at a time from ``start`` up to ``end`` (exclusive): (local midnight, use per
+    slot, °C per slot) with NaN where unknown; and the meter's fuel. ``conn`` in autocommit
+    mode.
 
     Use comes from the registers as the analysis job derives it (rollovers, resets,
-    replacements, gaps spread by the meter's profile); a day with more than half of its slots
-    unknown is missing, and one with fewer is filled with its known slots' mean (CalTRACK
-    2.2.2.1). A day's temperature needs half of its slots (2.2.2.3)."""
+    replacements, gaps spread by the meter's profile)."""
     from zoneinfo import ZoneInfo
 
     from jieneng.analyze import STEP, role_of, window_use
@@ -277,29 +277,68 @@ def stored_daily(
         raise InputError(f"--meter: building {building} has no outdoor thermometer")
     tz = ZoneInfo(points[0].time_zone)
     per_day = int(dt.timedelta(days=1) / STEP)
+
+    def days() -> Iterator[tuple[dt.datetime, np.ndarray, np.ndarray]]:
+        day = start
+        while day < end:
+            stop = min(end, day + dt.timedelta(days=31))
+            # A day of history: the first slot's step needs the reading before it.
+            lo = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tz)
+            hi = dt.datetime.combine(stop, dt.time(), tz)
+            result, g = window_use(conn, points, lo, hi)
+            n = (stop - day).days
+            u = result.use[list(result.meters).index(k), per_day:].reshape(n, per_day)
+            t = g.instant[outdoor[0], per_day:].reshape(n, per_day)
+            for d in range(n):
+                yield dt.datetime.combine(day + dt.timedelta(days=d), dt.time(), tz), u[d], t[d]
+            day = stop
+
+    fuel = {"03": "gas", "04": "heat"}.get((energy_code or "")[:2], "electricity")
+    return days(), fuel
+
+
+def stored_daily(
+    conn: Any, key: str, start: dt.date, end: dt.date
+) -> tuple[dict[dt.date, float], dict[dt.date, float], str]:
+    """Daily use of a stored meter and the daily mean outdoor temperature of its building from
+    ``start`` up to ``end`` (exclusive), and the meter's fuel (:func:`stored_slots`).
+
+    A day with more than half of its slots unknown is missing, and one with fewer is filled
+    with its known slots' mean (CalTRACK 2.2.2.1). A day's temperature needs half of its slots
+    (2.2.2.3)."""
+    slots, fuel = stored_slots(conn, key, start, end)
     use: dict[dt.date, float] = {}
     temperature: dict[dt.date, float] = {}
-    day = start
-    while day < end:
-        stop = min(end, day + dt.timedelta(days=31))
-        # A day of history: the first slot's step needs the reading before it.
-        lo = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tz)
-        hi = dt.datetime.combine(stop, dt.time(), tz)
-        result, g = window_use(conn, points, lo, hi)
-        days = (stop - day).days
-        u = result.use[list(result.meters).index(k), per_day:].reshape(days, per_day)
-        t = g.instant[outdoor[0], per_day:].reshape(days, per_day)
-        known_u, known_t = (~np.isnan(x) for x in (u, t))
-        for d in range(days):
-            date = day + dt.timedelta(days=d)
-            if known_u[d].all():
-                use[date] = float(u[d].sum())
-            elif known_u[d].sum() * 2 >= per_day:
-                use[date] = float(np.nanmean(u[d]) * per_day)
-            if known_t[d].sum() * 2 >= per_day:
-                temperature[date] = float(np.nanmean(t[d]))
-        day = stop
-    fuel = {"03": "gas", "04": "heat"}.get((energy_code or "")[:2], "electricity")
+    for midnight, u, t in slots:
+        date, n = midnight.date(), len(u)
+        known_u, known_t = int((~np.isnan(u)).sum()), int((~np.isnan(t)).sum())
+        if known_u == n:
+            use[date] = float(u.sum())
+        elif known_u * 2 >= n:
+            use[date] = float(np.nanmean(u) * n)
+        if known_t * 2 >= n:
+            temperature[date] = float(np.nanmean(t))
+    return use, temperature, fuel
+
+
+def stored_hourly(
+    conn: Any, key: str, start: dt.date, end: dt.date
+) -> tuple[dict[dt.datetime, float], dict[dt.datetime, float], str]:
+    """Hourly use of a stored meter and the hourly mean outdoor temperature of its building
+    (local hours, :func:`stored_slots`): an hour's use needs all its slots, its temperature
+    half of them (CalTRACK 3.2.2 leaves an hour with a gap out)."""
+    slots, fuel = stored_slots(conn, key, start, end)
+    use: dict[dt.datetime, float] = {}
+    temperature: dict[dt.datetime, float] = {}
+    for midnight, u, t in slots:
+        per_hour = len(u) // 24
+        hours_u, hours_t = u.reshape(24, per_hour), t.reshape(24, per_hour)
+        for h in range(24):
+            time = midnight + dt.timedelta(hours=h)
+            if not np.isnan(hours_u[h]).any():
+                use[time] = float(hours_u[h].sum())
+            if (~np.isnan(hours_t[h])).sum() * 2 >= per_hour:
+                temperature[time] = float(np.nanmean(hours_t[h]))
     return use, temperature, fuel
 
 
@@ -311,12 +350,30 @@ def run_stored(
     reporting_start: dt.date,
     reporting_end: dt.date | None = None,
     non_routine: float = 0.0,
+    model: str = "daily",
+    chinese_calendar: bool = True,
 ) -> dict[str, Any]:
-    """:func:`run` on a stored meter (daily model): its daily use and its building's outdoor
-    temperature from the 365 days before ``baseline_end`` up to ``reporting_end`` (default
-    today), by :func:`stored_daily`."""
+    """:func:`run` (``model="daily"``) or :func:`run_hourly` (``"hourly"``) on a stored meter:
+    its use and its building's outdoor temperature from the 365 days before ``baseline_end``
+    up to ``reporting_end`` (default today), by :func:`stored_daily` / :func:`stored_hourly`."""
     first = baseline_end - dt.timedelta(days=mv.BASELINE_DAYS)
-    daily, temps, fuel = stored_daily(conn, key, first, reporting_end or dt.date.today())
+    last = reporting_end or dt.date.today()
+    if model == "hourly":
+        hourly, hourly_temps, _ = stored_hourly(conn, key, first, last)
+        if not hourly:
+            raise InputError(f"--meter: {key!r} has no complete hour from {first} to {last}")
+        return run_hourly(
+            hourly,
+            hourly_temps,
+            baseline_end=baseline_end,
+            reporting_start=reporting_start,
+            reporting_end=reporting_end,
+            chinese_calendar=chinese_calendar,
+            non_routine=non_routine,
+        )
+    if model != "daily":
+        raise InputError(f"--model: {model!r} is not one of daily, hourly")
+    daily, temps, fuel = stored_daily(conn, key, first, last)
     return run(
         daily,
         temps,
