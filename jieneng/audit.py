@@ -93,7 +93,8 @@ class Period:
 def _building(conn: psycopg.Connection, code: str) -> dict[str, Any]:
     row = conn.execute(
         """SELECT b.id, b.code, b.name, b.floor_area_m2, coalesce(b.headcount, i.headcount),
-                  b.climate_zone, b.gb51161_class, b.time_zone, i.id, i.code, i.type
+                  b.climate_zone, b.gb51161_class, b.time_zone, i.id, i.code, i.type,
+                  b.operating_hours
            FROM buildings b JOIN institutions i ON i.id = b.institution_id
            WHERE b.code = %s""",
         (code,),
@@ -112,6 +113,7 @@ def _building(conn: psycopg.Connection, code: str) -> dict[str, Any]:
         "institution_id",
         "institution_code",
         "institution_type",
+        "operating_hours",
     )
     return dict(zip(keys, row, strict=True))
 
@@ -398,6 +400,7 @@ def _audit_of(
     benchmark: tuple[str, str, str] | None,
     factors: factorlib.Factors,
     reference: referencelib.Reference,
+    operating_hours: float | None = None,
 ) -> dict[str, Any]:
     """The audit of some buildings of one institution taken together, against the same months
     of the year before (when the store has them) and, for a month, against the month before."""
@@ -412,6 +415,7 @@ def _audit_of(
         "headcount": headcount,
     }
     data, load = _period_data(conn, buildings, period, **same)
+    data.operating_hours = operating_hours  # GB/T 51161's hours correction
     before, _ = _period_data(conn, buildings, period.in_year(period.year - 1), **same)
     previous = before if _comparable(before) else None
     result = auditlib.audit(
@@ -485,8 +489,10 @@ def _run(
         if b["gb51161_class"] and b["climate_zone"] and building[6] == "A":
             kind = "government" if b["institution_type"] == "government" else "commercial"
             benchmark = (b["gb51161_class"], kind, b["climate_zone"])
-        subject = {k: b[k] for k in ("code", "name", "floor_area_m2", "headcount")}
-        codes, iid = [building], b["institution_id"]
+        subject = {
+            k: b[k] for k in ("code", "name", "floor_area_m2", "headcount", "operating_hours")
+        }
+        codes, iid, hours = [building], b["institution_id"], b["operating_hours"]
         area, heads, label = b["floor_area_m2"], b["headcount"], f"building {building!r}"
     else:
         inst = _institution(conn, institution)  # type: ignore[arg-type]
@@ -494,7 +500,7 @@ def _run(
         subject = {
             k: inst[k] for k in ("code", "name", "type", "buildings", "floor_area_m2", "headcount")
         }
-        codes, iid = inst["buildings"], inst["id"]
+        codes, iid, hours = inst["buildings"], inst["id"], None
         area, heads, label = (
             inst["floor_area_m2"],
             inst["headcount"],
@@ -511,6 +517,7 @@ def _run(
         benchmark=benchmark,
         factors=factors,
         reference=reference,
+        operating_hours=hours,
     )
     result["building" if building is not None else "institution"] = subject
     result["period"] = {

@@ -244,6 +244,9 @@ def _benchmark_notes(result: dict[str, Any], T: dict[str, str]) -> list[str]:
     if gb is not None:
         if gb.get("confidence") != "K":
             notes.append(f"GB/T 51161: {T['unverified']} ({gb.get('confidence')}).")
+        hours = result.get("building", {}).get("operating_hours")
+        if hours:
+            notes.append("GB/T 51161: " + T["hours_note"].format(hours=hours))
         if gb.get("share_of_year", 1.0) < 1.0:
             notes.append(f"GB/T 51161: {T['prorated']} ({pct(gb['share_of_year'])}).")
     if result.get("quota_levels") and len(result["period"]["months"]) < 12:

@@ -47,6 +47,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "fails": ("未达标", "not met"),
     "unverified": ("标准值待核实", "values unverified"),
     "prorated": ("按期间天数折算", "prorated by the period's days"),
+    "hours_note": (
+        "按实际使用时间 {hours:,.0f} h/a 修正 (γ = 0.3 + 0.7 × T0/T)。",
+        "corrected for {hours:,.0f} operating hours a year (γ = 0.3 + 0.7 × T0/T).",
+    ),
     "quotas": ("能耗定额", "Energy quotas (定额)"),
     "quotas_yearly": (
         "定额为年度值, 仅在全年审计中比较; 图中按期间天数折算。",

@@ -31,6 +31,7 @@ Fields (* = required)
     institution code, in the file or the database), name*, floor_area_m2, heated_area_m2,
     cooled_area_m2, headcount, climate_zone (severe_cold|cold|hot_summer_cold_winter|
     hot_summer_warm_winter|mild or 严寒, 寒冷, 夏热冬冷, 夏热冬暖, 温和), gb51161_class (A|B),
+    operating_hours (hours in use per year, > 0 and ≤ 8784: GB/T 51161's hours correction),
     time_zone (IANA, default Asia/Shanghai).
     points: key* (at most 200 characters), building (a building code), name, kind
     (meter|sensor; default sensor for temperature and humidity, else meter), unit* (any unit
@@ -145,6 +146,13 @@ def _positive(value: object) -> float:
     number = _as_number(value)
     if number is None or not number > 0:
         raise _Bad(f"must be a number > 0, got {_show(value)}")
+    return number
+
+
+def _hours_per_year(value: object) -> float:
+    number = _positive(value)
+    if number > 8784:
+        raise _Bad(f"must be at most 8784 hours a year, got {_show(value)}")
     return number
 
 
@@ -411,6 +419,7 @@ _FIELDS: dict[str, dict[str, _Field]] = {
         "headcount": _Field(_count),
         "climate_zone": _Field(_climate_zone),
         "gb51161_class": _Field(_gb51161_class),
+        "operating_hours": _Field(_hours_per_year),
         "time_zone": _Field(_time_zone),
     },
     "points": {
@@ -966,6 +975,7 @@ _SQL = {
                 "headcount",
                 "climate_zone",
                 "gb51161_class",
+                "operating_hours",
                 "time_zone",
             ),
         },

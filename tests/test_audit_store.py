@@ -131,6 +131,32 @@ def test_mv_on_a_stored_meter(month: dict, monkeypatch: pytest.MonkeyPatch) -> N
     assert out.exit_code == 2 and "give --meter" in out.output
 
 
+def test_hourly_mv_on_a_stored_meter(month: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jieneng import mv
+
+    main = _main(month)
+    with month["db"].connect(autocommit=True) as conn:
+        use, temps, fuel = mv.stored_hourly(conn, main, dt.date(2026, 7, 1), dt.date(2026, 7, 3))
+    assert fuel == "electricity" and len(use) == 48 and len(temps) == 48
+    first = min(use)
+    assert (first.hour, first.utcoffset()) == (0, dt.timedelta(hours=8))  # local hours
+    truth = month["daily"][[p.key for p in month["points"]].index(main)]
+    assert sum(v for t, v in use.items() if t.day == 1) == pytest.approx(truth[0], rel=0.002)
+
+    monkeypatch.setenv("JIENENG_DATABASE_URL", month["db"].url)
+    args = ["mv", "--meter", main, "--model", "hourly", "--baseline-end", "2026-07-22"]
+    out = CliRunner().invoke(
+        app, [*args, "--reporting-start", "2026-07-22", "--reporting-end", "2026-08-01", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert result["model"]["kind"] == "towt_hourly" and result["savings"]["days"] == 240
+    assert result["savings"]["observed"] == pytest.approx(truth[21:].sum(), rel=0.002)
+    assert "too_many_missing_hours" in [w["key"] for w in result["model"]["warnings"]]
+    # Two Julys of an office without faults: the baseline explains the hours well.
+    assert result["guideline14_hourly"]["cvrmse"] < 0.3
+
+
 def test_emc_settlement_of_a_stored_meter(month: dict, tmp_path, monkeypatch) -> None:
     from store.registry_import import import_file
 
@@ -350,3 +376,34 @@ def test_emc_statement_pdf_holds_the_baseline_chart(
     out = CliRunner().invoke(app, [*args, "--format", "html", "--lang", "en"])
     assert out.exit_code == 0 and "guaranteed savings" in out.stdout
     assert out.stdout.count("<svg") == 1
+
+
+def test_operating_hours_correct_the_gb51161_comparison(month: dict, tmp_path: Path) -> None:
+    from store import RegistryError
+    from store.registry_import import import_file
+
+    with month["db"].connect(autocommit=True) as conn:
+        fields = ("name", "floor_area_m2", "headcount", "climate_zone", "gb51161_class")
+        values = conn.execute(
+            f"SELECT {', '.join(fields)} FROM buildings WHERE code = %s", (month["code"],)
+        ).fetchone()
+        known = ", ".join(f"{k}: '{v}'" for k, v in zip(fields, values, strict=True))
+        row = (  # a row describes the whole building
+            f"buildings:\n  - {{code: '{month['code']}', institution: '{month['institution']}',"
+            f" {known}, operating_hours: HOURS}}\n"
+        )
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(row.replace("HOURS", "9000"), encoding="utf-8")
+        with pytest.raises(RegistryError, match="operating_hours': must be at most 8784"):
+            import_file(conn, bad)
+        good = tmp_path / "hours.yaml"
+        good.write_text(row.replace("HOURS", "3000"), encoding="utf-8")
+        try:
+            import_file(conn, good)
+            gb = audit.run(conn, "2026-07", building=month["code"])["gb51161"]
+        finally:
+            conn.execute(
+                "UPDATE buildings SET operating_hours = NULL WHERE code = %s", (month["code"],)
+            )
+    # 3,000 h a year against the standard 2,500 h: γ = 0.3 + 0.7 × 2,500 / 3,000.
+    assert gb["corrected_kwh_per_m2"] == pytest.approx(gb["kwh_per_m2"] * (0.3 + 0.7 / 1.2))
