@@ -662,7 +662,12 @@ def audit_command(
     institution: Annotated[
         str | None, typer.Option(help="institution code: all its buildings")
     ] = None,
-    rank: Annotated[bool, typer.Option("--rank", help="rank every institution by kgce/m²")] = False,
+    rank: Annotated[
+        bool,
+        typer.Option(
+            "--rank", help="rank every institution by kgce/m² (with --institution: in its report)"
+        ),
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="table, json, html or pdf")] = "table",
     output: Annotated[Path | None, typer.Option(help="file for html/pdf")] = None,
     lang: Annotated[str, typer.Option(help="zh (中文) or en")] = "zh",
@@ -676,16 +681,22 @@ def audit_command(
     from store import db
 
     fmt = _report_format(fmt, as_json, output, lang)
-    if rank and fmt in ("html", "pdf"):
-        console.print("[red]--format[/]: the ranking prints as a table or JSON")
+    ranking_only = rank and institution is None
+    if rank and building is not None:
+        console.print("[red]--rank[/]: ranks institutions: alone, or with --institution")
+        raise typer.Exit(2)
+    if ranking_only and fmt in ("html", "pdf"):
+        console.print("[red]--format[/]: the ranking alone prints as a table or JSON")
         raise typer.Exit(2)
     s = load_settings()
     try:
         with db.connect(s.database_url, application_name="jieneng-audit", autocommit=True) as conn:
-            if rank:
+            if ranking_only:
                 result: Any = audit.rank(conn, period)
             else:
                 result = audit.run(conn, period, building=building, institution=institution)
+                if rank:
+                    result["ranking"] = audit.rank(conn, period)
     except audit.AuditError as exc:
         console.print(f"[red]审计失败 audit failed[/]: {exc}")
         raise typer.Exit(2) from None
@@ -697,22 +708,8 @@ def audit_command(
 
         _write_report(lambda: audit_report.page(result, lang=lang), fmt, output)
         return
-    if rank:
-        table = Table(title=f"能耗排名 ranking by energy per m², {period}")
-        for col in ("名次 rank", "单位 institution", "kgce/m²", "kgce/人", "kgCO2/m²"):
-            table.add_column(col)
-        for row in result:
-            if "rank" not in row:
-                table.add_row("—", row["institution"], row["reason"], "", "")
-                continue
-            table.add_row(
-                str(row["rank"]),
-                f"{row['name']} ({row['institution']})",
-                f"{row['kgce_per_m2']:.2f}",
-                f"{row['kgce_per_person']:.1f}",
-                f"{row['kgco2_per_m2']:.2f}",
-            )
-        Console(width=max(100, Console().width)).print(table)
+    if ranking_only:
+        _print_ranking(result, period)
         return
     b = result["building"] if building is not None else result["institution"]
     t, i = result["totals"], result["intensity"]
@@ -737,6 +734,28 @@ def audit_command(
         f"单位面积能耗 {i['kgce_per_m2']:.2f} kgce/m², 人均 {i['kgce_per_person']:.1f} kgce/人,"
         f" 电耗 {i['kwh_per_m2']:.1f} kWh/m², 人均用水 {i['water_m3_per_person']:.2f} m³"
     )
+    if "ranking" in result:
+        _print_ranking(result["ranking"], period)
+
+
+def _print_ranking(rows: list[dict[str, Any]], period: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"能耗排名 ranking by energy per m², {period}")
+    for col in ("名次 rank", "单位 institution", "kgce/m²", "kgce/人", "kgCO2/m²"):
+        table.add_column(col)
+    for row in rows:
+        if "rank" not in row:
+            table.add_row("—", row["institution"], row["reason"], "", "")
+            continue
+        table.add_row(
+            str(row["rank"]),
+            f"{row['name']} ({row['institution']})",
+            f"{row['kgce_per_m2']:.2f}",
+            f"{row['kgce_per_person']:.1f}",
+            f"{row['kgco2_per_m2']:.2f}",
+        )
+    Console(width=max(100, Console().width)).print(table)
 
 
 @app.command("mv")

@@ -79,6 +79,7 @@ def page(
         ],
         intensity=intensity,
         targets=_targets(result.get("targets", {}), lang),
+        ranking=result.get("ranking"),
     )
 
 

@@ -59,6 +59,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "indicator": ("指标", "Indicator"),
     "value": ("数值", "Value"),
     "band": ("所处区间", "Band"),
+    "ranking": ("单位能耗排名", "Ranking by energy per m²"),
+    "rank": ("名次", "Rank"),
+    "kgce_person": ("kgce/人", "kgce/person"),
+    "ranking_note": (
+        "按单位面积综合能耗由低到高排名, 同一审计期; 加粗行为本单位。",
+        "Ranked by total energy per m², lowest first, over the same period; this institution in"
+        " bold.",
+    ),
     "targets": ("节能降碳目标进度", "Progress towards the plans' targets"),
     "base": ("基准年", "Base year"),
     "current": ("本期", "This period"),

@@ -109,6 +109,21 @@ def test_an_institution_is_its_buildings_and_institutions_rank(month: dict) -> N
     assert ranking[0]["kgce_per_m2"] <= ranking[1]["kgce_per_m2"]
 
 
+def test_an_institutions_report_holds_the_ranking(
+    month: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JIENENG_DATABASE_URL", month["db"].url)
+    args = ["audit", "--institution", month["institution"], "--period", "2026-07", "--rank"]
+    out = CliRunner().invoke(app, [*args, "--format", "html"])
+    assert out.exit_code == 0, out.output
+    assert "单位能耗排名" in out.stdout
+    for code in month["institutions"]:
+        assert f"({code})</td>" in out.stdout
+    assert out.stdout.count('<tr class="total">\n      <td>') == 1  # this institution, bold
+    out = CliRunner().invoke(app, ["audit", "--building", month["code"], *args[3:]])
+    assert out.exit_code == 2 and "--rank" in out.output
+
+
 def test_mv_on_a_stored_meter(month: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from jieneng import mv
 

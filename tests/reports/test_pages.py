@@ -67,3 +67,56 @@ def test_number_formats() -> None:
     assert num(1234.56) == "1,234.6" and num(None) == "—" and num(float("nan")) == "—"
     assert pct(0.0614) == "6.1 %" and pct(-0.0614, signed=True) == "-6.1 %"
     assert pct(0.0614, signed=True) == "+6.1 %" and pct(None) == "—"
+
+
+def _measurement() -> dict:
+    days = [f"2026-07-{d:02d}" for d in range(1, 32)]
+    return {
+        "baseline": {"start": "2025-07-01", "end": "2026-07-16"},
+        "reporting": {"start": "2026-07-16", "end": "2026-08-01"},
+        "fuel": "electricity",
+        "model": {"model_type": "cdd_only", "warnings": []},
+        "guideline14_monthly": {"cvrmse": 0.08, "nmbe": 0.01, "r_squared": 0.9, "passes": True},
+        "savings": {"fractional": 0.12, "confidence": 0.9},
+        "daily": {
+            "date": days,
+            "observed": [1000.0] * 15 + [880.0] * 16,
+            "baseline": [1000.0] * 31,
+            "temperature_c": [25.0] * 31,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "terms", "words"),
+    [
+        ("shared_savings", {"esco_share": 0.7}, ["节能效益分享型", "节能服务公司分得"]),
+        ("guaranteed_savings", {"esco_share": 0.5, "guaranteed": 2500}, ["保证节能量", "补偿"]),
+        ("cost_trusteeship", {"fee": 14000}, ["能源费用托管型", "托管费用", "实际能源费用"]),
+    ],
+)
+def test_emc_statement_for_each_contract_type(kind: str, terms: dict, words: list) -> None:
+    from analytics.emc import Contract, settle
+    from reports import emc as emc_report
+
+    statement = settle(
+        Contract(kind, price=0.8, **terms),
+        avoided=1920.0,
+        uncertainty=300.0,
+        adjusted_baseline=16_000.0,
+        actual=14_080.0,
+    )
+    result = {
+        "contract": {"code": "EMC-9", "name": "照明改造", "kind": kind, "meter": "m/elec/main",
+                     "esco": None},
+        "period": {"label": "2026-07", "start": "2026-07-16", "end": "2026-08-01"},
+        "measurement": _measurement(),
+        "settlement": statement,
+    }  # fmt: skip
+    page = emc_report.page(result, lang="zh")
+    assert page.count("<svg") == 1 and "通过" in page
+    for word in words:
+        assert word in page, word
+    assert "1,920.0 ± 300.0" in page and "12.0 %" in page
+    english = emc_report.page(result, lang="en")
+    assert "Energy performance contract" in english and "passes" in english
