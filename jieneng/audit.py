@@ -401,9 +401,11 @@ def _audit_of(
     factors: factorlib.Factors,
     reference: referencelib.Reference,
     operating_hours: float | None = None,
+    compare: bool = True,
 ) -> dict[str, Any]:
     """The audit of some buildings of one institution taken together, against the same months
-    of the year before (when the store has them) and, for a month, against the month before."""
+    of the year before (when the store has them) and, for a month, against the month before;
+    ``compare=False`` gives the period's own figures only (what a ranking needs)."""
     if not floor_area_m2 or not headcount:
         raise AuditError(
             f"{label}: floor_area_m2 and headcount are needed for the intensities: set them in"
@@ -416,6 +418,8 @@ def _audit_of(
     }
     data, load = _period_data(conn, buildings, period, **same)
     data.operating_hours = operating_hours  # GB/T 51161's hours correction
+    if not compare:
+        return auditlib.audit(data, factors, reference, year=period.year)
     before, _ = _period_data(conn, buildings, period.in_year(period.year - 1), **same)
     previous = before if _comparable(before) else None
     result = auditlib.audit(
@@ -482,6 +486,7 @@ def _run(
     institution: str | None,
     factors: factorlib.Factors,
     reference: referencelib.Reference,
+    compare: bool = True,
 ) -> dict[str, Any]:
     if building is not None:
         b = _building(conn, building)
@@ -518,6 +523,7 @@ def _run(
         factors=factors,
         reference=reference,
         operating_hours=hours,
+        compare=compare,
     )
     result["building" if building is not None else "institution"] = subject
     result["period"] = {
@@ -557,7 +563,13 @@ def rank(conn: psycopg.Connection, period_text: str) -> list[dict[str, Any]]:
     for code in codes:
         try:
             r = _run(
-                conn, period, building=None, institution=code, factors=factors, reference=reference
+                conn,
+                period,
+                building=None,
+                institution=code,
+                factors=factors,
+                reference=reference,
+                compare=False,
             )
         except AuditError as exc:
             unranked.append({"institution": code, "reason": str(exc)})
