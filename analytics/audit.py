@@ -372,6 +372,62 @@ def quota_band(value: float, quota: dict[str, float]) -> str:
     return "over"
 
 
+def time_of_use(use: np.ndarray, reference: Reference, tariff: str) -> dict[str, Any]:
+    """Electricity use and its cost by time-of-use band (峰谷分时电价).
+
+    Parameters
+    ----------
+    use : array_like, shape (days, slots per day)
+        Main meter use per slot, kWh (NaN where unknown), slots in local time from midnight.
+    reference : Reference
+    tariff : str
+        A tariff of the reference data (e.g. ``example_tou_commercial``).
+
+    Returns
+    -------
+    dict
+        ``tariff``, ``kwh`` and ``cny`` per band, ``total_kwh``, ``total_cny`` and
+        ``average_price`` (CNY/kWh) over the known slots.
+    """
+    u = np.asarray(use, dtype=np.float64)
+    per_day = u.shape[1]
+    starts = np.arange(per_day) * 24.0 / per_day  # each slot's local hour
+    price = reference.tariff_prices(tariff, starts)
+    bands = {p["band"] for p in reference.tariffs[tariff]["periods"]}
+    band_of = np.empty(per_day, dtype=object)
+    for period in reference.tariffs[tariff]["periods"]:
+        band_of[(starts >= period["start"]) & (starts < period["end"])] = period["band"]
+    per_slot = np.nansum(u, axis=0)  # kWh of each slot of the day over the period
+    kwh = {b: float(per_slot[band_of == b].sum()) for b in sorted(bands)}
+    cny = {b: float((per_slot * price)[band_of == b].sum()) for b in sorted(bands)}
+    total_kwh, total_cny = sum(kwh.values()), sum(cny.values())
+    return {
+        "tariff": tariff,
+        "prices": dict(reference.tariffs[tariff]["prices"]),
+        "kwh": kwh,
+        "cny": cny,
+        "total_kwh": total_kwh,
+        "total_cny": total_cny,
+        "average_price": total_cny / total_kwh if total_kwh else None,
+    }
+
+
+def reprice_electricity(result: dict[str, Any], tou: dict[str, Any]) -> None:
+    """Price the electricity of an :func:`audit` result at a :func:`time_of_use` result's
+    average price (the main meter's slots priced by band), in place: the rows of ``01`` and
+    its 分项, and the total cost."""
+    price = tou["average_price"]
+    if price is None:
+        return
+    for code, row in result["by_code"].items():
+        if row["carrier"] == "electricity" and not code.startswith("record:"):
+            new = row["use"] * price
+            if row["counted"]:
+                result["totals"]["cny"] += new - row["cny"]
+            row["cny"] = new
+    result["time_of_use"] = tou
+
+
 #: The audit intensity (``audit()["intensity"]`` key) behind each quota or target indicator.
 INDICATORS = {
     "energy_per_m2": "kgce_per_m2",

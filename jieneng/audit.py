@@ -402,6 +402,7 @@ def _audit_of(
     reference: referencelib.Reference,
     operating_hours: float | None = None,
     compare: bool = True,
+    tariff: str | None = None,
 ) -> dict[str, Any]:
     """The audit of some buildings of one institution taken together, against the same months
     of the year before (when the store has them) and, for a month, against the month before;
@@ -419,7 +420,10 @@ def _audit_of(
     data, load = _period_data(conn, buildings, period, **same)
     data.operating_hours = operating_hours  # GB/T 51161's hours correction
     if not compare:
-        return auditlib.audit(data, factors, reference, year=period.year)
+        result = auditlib.audit(data, factors, reference, year=period.year)
+        if tariff is not None:
+            auditlib.reprice_electricity(result, auditlib.time_of_use(load, reference, tariff))
+        return result
     before, _ = _period_data(conn, buildings, period.in_year(period.year - 1), **same)
     previous = before if _comparable(before) else None
     result = auditlib.audit(
@@ -433,6 +437,8 @@ def _audit_of(
     )
     if previous is None:
         result["year_over_year"] = None
+    if tariff is not None:
+        auditlib.reprice_electricity(result, auditlib.time_of_use(load, reference, tariff))
     if len(period.months) == 1:
         month = period.month_before()
         prior, _ = _period_data(conn, buildings, month, **same)
@@ -460,10 +466,12 @@ def run(
     institution: str | None = None,
     factors: factorlib.Factors | None = None,
     reference: referencelib.Reference | None = None,
+    tariff: str | None = None,
 ) -> dict[str, Any]:
     """The audit of one building, or of all buildings of one institution, over a period, as a
-    JSON-able dict. ``conn`` is in autocommit mode (the rollups are refreshed first, as the
-    analysis job does)."""
+    JSON-able dict; with ``tariff`` (a tariff of the reference data) electricity is priced by
+    time-of-use band from the main meters' 15-minute use. ``conn`` is in autocommit mode (the
+    rollups are refreshed first, as the analysis job does)."""
     if (building is None) == (institution is None):
         raise AuditError("give one of --building or --institution")
     period = Period.parse(period_text)
@@ -475,6 +483,7 @@ def run(
         institution=institution,
         factors=factors or factorlib.load(),
         reference=reference or referencelib.load(),
+        tariff=tariff,
     )
 
 
@@ -487,7 +496,13 @@ def _run(
     factors: factorlib.Factors,
     reference: referencelib.Reference,
     compare: bool = True,
+    tariff: str | None = None,
 ) -> dict[str, Any]:
+    if tariff is not None and tariff not in reference.tariffs:
+        raise AuditError(
+            f"--tariff: {tariff!r} is not a tariff of the reference data"
+            f" ({', '.join(sorted(reference.tariffs)) or 'none'})"
+        )
     if building is not None:
         b = _building(conn, building)
         benchmark = None
@@ -524,6 +539,7 @@ def _run(
         reference=reference,
         operating_hours=hours,
         compare=compare,
+        tariff=tariff,
     )
     result["building" if building is not None else "institution"] = subject
     result["period"] = {

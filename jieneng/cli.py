@@ -668,6 +668,10 @@ def audit_command(
             "--rank", help="rank every institution by kgce/m² (with --institution: in its report)"
         ),
     ] = False,
+    tariff: Annotated[
+        str | None,
+        typer.Option(help="price electricity by time of use (a tariff of the reference data)"),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json, html or pdf")] = "table",
     output: Annotated[Path | None, typer.Option(help="file for html/pdf")] = None,
     lang: Annotated[str, typer.Option(help="zh (中文) or en")] = "zh",
@@ -694,7 +698,9 @@ def audit_command(
             if ranking_only:
                 result: Any = audit.rank(conn, period)
             else:
-                result = audit.run(conn, period, building=building, institution=institution)
+                result = audit.run(
+                    conn, period, building=building, institution=institution, tariff=tariff
+                )
                 if rank:
                     result["ranking"] = audit.rank(conn, period)
     except audit.AuditError as exc:

@@ -11,7 +11,7 @@ from analytics import factors as factorlib
 from analytics import reference as referencelib
 from reports import charts
 from reports.render import html, pct
-from reports.text import BANDS, CARRIERS, INDICATORS, LABELS, PLANS, check, t
+from reports.text import BANDS, CARRIERS, INDICATORS, LABELS, PLANS, TOU_BANDS, check, t
 
 #: Order of the energy codes in the tables.
 _ORDER = ("01", "01A", "01B", "01C", "01D", "02", "03", "04", "05", "06")
@@ -80,6 +80,7 @@ def page(
         intensity=intensity,
         targets=_targets(result.get("targets", {}), lang),
         ranking=result.get("ranking"),
+        tou=_tou(result.get("time_of_use"), lang),
     )
 
 
@@ -258,3 +259,25 @@ def _benchmark_notes(result: dict[str, Any], T: dict[str, str]) -> list[str]:
 def _potential(findings: list[dict[str, Any]], kgce: float) -> dict[str, float | None]:
     total = {k: sum(f[k] or 0.0 for f in findings) for k in ("kgce", "kgco2", "cny")}
     return {**total, "share": total["kgce"] / kgce if kgce else None}
+
+
+#: Order of the time-of-use bands in the table.
+_BAND_ORDER = ("sharp", "peak", "flat", "valley", "deep_valley")
+
+
+def _tou(tou: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
+    if tou is None:
+        return None
+    total = tou["total_kwh"]
+    bands = sorted(tou["kwh"], key=lambda b: (_BAND_ORDER.index(b) if b in _BAND_ORDER else 9, b))
+    rows = [
+        {
+            "name": t(b, lang, TOU_BANDS),
+            "price": tou["prices"][b],
+            "kwh": tou["kwh"][b],
+            "share": tou["kwh"][b] / total if total else None,
+            "cny": tou["cny"][b],
+        }
+        for b in bands
+    ]
+    return {**tou, "bands": rows}

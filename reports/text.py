@@ -36,6 +36,16 @@ LABELS: dict[str, tuple[str, str]] = {
     "missing": ("缺失占比", "Missing"),
     "breakdown": ("(分项, 不重复计入)", "(breakdown, not counted twice)"),
     "records": ("非计量能耗记录", "Consumption records (no meter)"),
+    "tou": ("分时电价", "Time-of-use pricing"),
+    "band_name": ("时段", "Band"),
+    "price_kwh": ("电价 (元/kWh)", "Price (CNY/kWh)"),
+    "share": ("占比", "Share"),
+    "average_price": ("平均电价", "Average price"),
+    "tou_note": (
+        "电费按总表 15 分钟用电量和电价 {tariff} 的峰平谷时段计算; 分项按平均电价。",
+        "Electricity priced from the main meters' 15-minute use by the bands of tariff {tariff};"
+        " end uses at the average price.",
+    ),
     "document": ("凭证", "Document"),
     "benchmark": ("对标", "Benchmarks"),
     "gb51161": ("GB/T 51161 非供暖能耗指标", "GB/T 51161 office energy (non-heating)"),
@@ -176,6 +186,14 @@ BANDS: dict[str, tuple[str, str]] = {
     "baseline": ("优于基准值", "within the baseline value"),
     "constraint": ("低于约束值", "within the constraint"),
     "over": ("超定额", "over the quota"),
+}
+
+TOU_BANDS: dict[str, tuple[str, str]] = {
+    "sharp": ("尖峰", "critical peak"),
+    "peak": ("高峰", "peak"),
+    "flat": ("平段", "flat"),
+    "valley": ("低谷", "valley"),
+    "deep_valley": ("深谷", "deep valley"),
 }
 
 PLANS: dict[str, tuple[str, str]] = {

@@ -109,6 +109,27 @@ def test_an_institution_is_its_buildings_and_institutions_rank(month: dict) -> N
     assert ranking[0]["kgce_per_m2"] <= ranking[1]["kgce_per_m2"]
 
 
+def test_time_of_use_tariff_prices_the_main_meter(
+    month: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with month["db"].connect(autocommit=True) as conn:
+        flat = audit.run(conn, "2026-07", building=month["code"])
+        tou = audit.run(conn, "2026-07", building=month["code"], tariff="example_tou_commercial")
+        with pytest.raises(audit.AuditError, match="--tariff: 'nope' is not a tariff"):
+            audit.run(conn, "2026-07", building=month["code"], tariff="nope")
+    bands = tou["time_of_use"]
+    assert bands["total_kwh"] == pytest.approx(tou["by_code"]["01"]["use"])
+    assert tou["by_code"]["01"]["cny"] == pytest.approx(bands["total_cny"])
+    delta = tou["by_code"]["01"]["cny"] - flat["by_code"]["01"]["cny"]
+    assert tou["totals"]["cny"] == pytest.approx(flat["totals"]["cny"] + delta)
+    # An office uses most of its electricity in the day: dearer than the flat 0.80 on average.
+    assert bands["kwh"]["peak"] > bands["kwh"]["valley"] and bands["average_price"] > 0.8
+    monkeypatch.setenv("JIENENG_DATABASE_URL", month["db"].url)
+    args = ["audit", "--building", month["code"], "--period", "2026-07", "--format", "html"]
+    out = CliRunner().invoke(app, [*args, "--tariff", "example_tou_commercial"])
+    assert out.exit_code == 0 and "分时电价" in out.stdout and "高峰" in out.stdout
+
+
 def test_an_institutions_report_holds_the_ranking(
     month: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:

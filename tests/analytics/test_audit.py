@@ -163,3 +163,27 @@ def test_load_shape_splits_workdays_by_the_chinese_calendar() -> None:
     assert got["base_load_ratio"] == pytest.approx(40 / mean, rel=1e-3)
     with pytest.raises(ValueError, match="use: expected"):
         load_shape(use[:, :95], days)
+
+
+def test_time_of_use_prices_electricity_by_band() -> None:
+    from analytics.audit import reprice_electricity, time_of_use
+
+    ref = reference.load()
+    # One day, 1 kWh every 15 minutes, under the example tariff (valley 0–8 and 22–24 h at
+    # 0.38, flat 8–10, 12–14 and 19–22 h at 0.80, peak 10–12 and 14–19 h at 1.25 ¥/kWh):
+    # 40 kWh × 0.38 + 28 kWh × 0.80 + 28 kWh × 1.25 = 15.20 + 22.40 + 35.00 = 72.60 ¥.
+    got = time_of_use(np.ones((1, 96)), ref, "example_tou_commercial")
+    assert got["kwh"] == {"flat": 28.0, "peak": 28.0, "valley": 40.0}
+    assert got["cny"] == pytest.approx({"flat": 22.4, "peak": 35.0, "valley": 15.2})
+    assert got["total_cny"] == pytest.approx(72.6)
+    assert got["average_price"] == pytest.approx(72.6 / 96)
+    # The hand-computed year at that average price: electricity 120,000 kWh → 90,750.00 ¥
+    # instead of 96,000.00 ¥ flat; the total moves by the difference.
+    result = audit(building(10_000, []), factors.load(), ref, year=2023)
+    flat = result["totals"]["cny"]
+    reprice_electricity(result, got)
+    assert result["by_code"]["01"]["cny"] == pytest.approx(90_750.00, abs=0.005)
+    assert result["by_code"]["01A"]["cny"] == pytest.approx(48_000 * 72.6 / 96)
+    assert result["totals"]["cny"] == pytest.approx(flat - 96_000.00 + 90_750.00, abs=0.005)
+    with pytest.raises(KeyError, match="tariff 'nope'"):
+        time_of_use(np.ones((1, 96)), ref, "nope")
