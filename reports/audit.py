@@ -67,9 +67,8 @@ def page(
         ),
         benchmarks=_benchmarks(result, lang),
         benchmark_notes=_benchmark_notes(result, T),
-        findings=[
-            {**f, "name": f["name"] if lang == "zh" else f["name_en"]} for f in result["findings"]
-        ],
+        findings=[_named(f, lang) for f in result["findings"] if f["rule"] not in METER_RULES],
+        meter_problems=[_named(f, lang) for f in result["findings"] if f["rule"] in METER_RULES],
         potential=potential,
         load=result.get("load") if result.get("load", {}).get("peak_kw") is not None else None,
         quality=[
@@ -93,6 +92,14 @@ def _targets(targets: dict[str, Any], lang: str) -> list[dict[str, Any]]:
         ]
         out.append({"reason": None, **plan, "name": t(name, lang, PLANS), "rows": rows})
     return out
+
+
+#: Findings about the meters rather than the building: listed under data quality.
+METER_RULES = frozenset({"gap", "stuck", "reset", "spike", "clock_skew"})
+
+
+def _named(finding: dict[str, Any], lang: str) -> dict[str, Any]:
+    return {**finding, "name": finding["name"] if lang == "zh" else finding["name_en"]}
 
 
 def _rows(by_code: dict[str, Any], lang: str, reference: referencelib.Reference) -> list[dict]:

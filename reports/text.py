@@ -62,6 +62,14 @@ LABELS: dict[str, tuple[str, str]] = {
         "corrected for {hours:,.0f} operating hours a year (γ = 0.3 + 0.7 × T0/T).",
     ),
     "quotas": ("能耗定额", "Energy quotas (定额)"),
+    "no_benchmarks": (
+        "无对标数据: GB/T 51161 指标用于办公建筑的按建筑审计; 能耗定额在登记表 quotas 中设置。",
+        "No benchmarks: GB/T 51161 applies to office buildings audited one by one; quotas are set"
+        " in the registry (quotas).",
+    ),
+    "no_base_data": ("基准年同期 ({base}) 无可比数据", "no comparable data for {base}"),
+    "meter_problems": ("本期表计问题", "Meter problems found in the period"),
+    "times": (" 次", "×"),
     "quotas_yearly": (
         "定额为年度值, 仅在全年审计中比较; 图中按期间天数折算。",
         "quotas are yearly: compared in whole-year audits only; the chart prorates them by days.",
