@@ -114,6 +114,39 @@ class BuildingPeriod:
                 raise ValueError(f"records: amount {r.amount} of {r.carrier!r} must be ≥ 0")
 
 
+#: The electricity 分项 (level-1 end uses) of a main meter.
+END_USES = ("01A", "01B", "01C", "01D")
+
+
+def whole_electricity(
+    monthly: dict[str, np.ndarray], estimated: dict[str, np.ndarray] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One building's monthly use with its electricity whole: a building metered only by
+    分项 gets a ``01`` that is their sum (and its estimated share, weighted by use), so that
+    buildings added together count every building's electricity once — some with a main
+    meter, some without.
+
+    Parameters
+    ----------
+    monthly, estimated : dict of str to array_like, shape (12,)
+        As in :class:`BuildingPeriod`, of one building.
+    """
+    estimated = dict(estimated or {})
+    subs = [c for c in END_USES if c in monthly]
+    if "01" in monthly or not subs:
+        return dict(monthly), estimated
+    values = np.array([np.asarray(monthly[c], dtype=np.float64) for c in subs])
+    known = ~np.isnan(values)
+    total = np.where(known.any(axis=0), np.nansum(values, axis=0), np.nan)
+    guessed = sum(
+        np.nan_to_num(values[k]) * np.asarray(estimated.get(c, np.zeros(12)), dtype=np.float64)
+        for k, c in enumerate(subs)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.nan_to_num(guessed / total)
+    return {**monthly, "01": total}, {**estimated, "01": share}
+
+
 def _carrier(code: str, reference: Reference) -> str:
     return str(reference.energy_classes[code[:2]]["carrier"])
 
@@ -250,6 +283,8 @@ def audit(
                 / before["intensity"]["kgce_per_person"]
                 - 1,
                 "kgce_before": before["totals"]["kgce"],
+                "kgce_per_m2_before": before["intensity"]["kgce_per_m2"],
+                "kgce_per_person_before": before["intensity"]["kgce_per_person"],
             }
             if before["totals"]["kgce"] > 0
             else None  # nothing to compare with
@@ -362,11 +397,14 @@ QUOTA_LEVELS = ("guide", "baseline", "constraint")
 def quota_band(value: float, quota: dict[str, float]) -> str:
     """Where an indicator stands against a quota's levels (引导值 ≤ 基准值 ≤ 约束值):
     ``guide`` (at or below the guide value), ``baseline``, ``constraint`` (within the
-    mandatory ceiling) or ``over`` (above it, 超定额)."""
-    levels = [quota[k] for k in QUOTA_LEVELS]
-    if levels != sorted(levels):
+    mandatory ceiling) or ``over`` (above it, 超定额). A quota may leave out its guide and
+    baseline values (NULL in the registry); the constraint is needed."""
+    levels = [(k, quota[k]) for k in QUOTA_LEVELS if quota.get(k) is not None]
+    if not levels or levels[-1][0] != "constraint":
+        raise ValueError(f"quota: a constraint value (约束值) is needed, got {quota}")
+    if [v for _, v in levels] != sorted(v for _, v in levels):
         raise ValueError(f"quota: guide ≤ baseline ≤ constraint expected, got {levels}")
-    for name, limit in zip(QUOTA_LEVELS, levels, strict=True):
+    for name, limit in levels:
         if value <= limit:
             return name
     return "over"

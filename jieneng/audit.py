@@ -122,16 +122,23 @@ def _institution(conn: psycopg.Connection, code: str) -> dict[str, Any]:
     row = conn.execute(
         """SELECT i.id, i.code, i.name, i.type, i.headcount,
                   array_agg(b.code ORDER BY b.code) FILTER (WHERE b.code IS NOT NULL),
-                  sum(b.floor_area_m2), sum(b.headcount)
+                  sum(b.floor_area_m2), sum(b.headcount),
+                  array_agg(b.code ORDER BY b.code) FILTER (
+                      WHERE b.code IS NOT NULL AND b.floor_area_m2 IS NULL)
            FROM institutions i LEFT JOIN buildings b ON b.institution_id = i.id
            WHERE i.code = %s GROUP BY i.id""",
         (code,),
     ).fetchone()
     if row is None:
         raise AuditError(f"--institution: no institution with code {code!r}")
-    iid, icode, name, kind, headcount, buildings, area, building_heads = row
+    iid, icode, name, kind, headcount, buildings, area, building_heads, no_area = row
     if not buildings:
         raise AuditError(f"--institution: {code!r} has no buildings in the registry")
+    if no_area:
+        raise AuditError(
+            f"institution {code!r}: buildings {', '.join(no_area)} have no floor_area_m2: the"
+            " per-m² figures would leave them out (set it in the registry)"
+        )
     return {
         "id": iid,
         "code": icode,
@@ -193,6 +200,7 @@ def monthly_use(
         month_use = result.use[:, per_day:]  # the month's slots
         guessed = (result.use_flags[:, per_day:] & (F.INTERPOLATED | F.STUCK)) != 0
         month_load = np.full(month_use.shape[1], np.nan)
+        sub_load = month_load.copy()  # the 分项, for a building without a main meter
         m = month - 1
         for k, row in enumerate(result.meters):
             code_ = CODE_OF_ROLE.get(role_of(points[int(row)]))
@@ -204,11 +212,14 @@ def monthly_use(
             slots[code_][m] += values.size
             if code_ == "01":
                 month_load = _plus(month_load, values)
+            elif code_ in auditlib.END_USES:
+                sub_load = _plus(sub_load, values)
             if np.isnan(values).all():
                 continue
             use[code_][m] = np.nan_to_num(use[code_][m]) + float(np.nansum(values))
             guessed_use[code_][m] += float(np.nansum(values[guessed[k]]))
-        load.append(month_load.reshape(-1, per_day))
+        has_main = any(role_of(points[int(r)]) == "main" for r in result.meters)
+        load.append((month_load if has_main else sub_load).reshape(-1, per_day))
     with np.errstate(invalid="ignore", divide="ignore"):
         estimated = {c: np.nan_to_num(guessed_use[c] / use[c]) for c in present}
         missing = {c: unknown[c] / slots[c] for c in present}  # 0/0: not in the period
@@ -318,10 +329,15 @@ def _period_data(
         stored = monthly_use(conn, code, period.year, period.months)
         building_ids.append(stored.building["id"])
         load = stored.load if load is None else _plus(load, stored.load)
-        for c, values in stored.monthly.items():
+        # A building metered by 分项 only adds their sum to the institution's electricity.
+        whole, shares = auditlib.whole_electricity(stored.monthly, stored.estimated)
+        gaps = dict(stored.missing)
+        if "01" not in gaps and "01" in whole:
+            gaps["01"] = np.mean([gaps[c] for c in auditlib.END_USES if c in gaps], axis=0)
+        for c, values in whole.items():
             monthly[c] = _plus(monthly.get(c, np.full(12, np.nan)), values)
-            guessed[c] = guessed.get(c, np.zeros(12)) + np.nan_to_num(values) * stored.estimated[c]
-            missing.setdefault(c, []).append(stored.missing[c])
+            guessed[c] = guessed.get(c, np.zeros(12)) + np.nan_to_num(values) * shares[c]
+            missing.setdefault(c, []).append(gaps[c])
     with np.errstate(invalid="ignore", divide="ignore"):
         estimated = {c: np.nan_to_num(guessed[c] / np.nan_to_num(monthly[c])) for c in monthly}
     data = auditlib.BuildingPeriod(
@@ -356,6 +372,7 @@ def _targets(
     result: dict[str, Any],
     year_before: auditlib.BuildingPeriod,
     *,
+    complete: bool,
     factors: factorlib.Factors,
     reference: referencelib.Reference,
 ) -> dict[str, dict[str, Any]]:
@@ -378,14 +395,37 @@ def _targets(
             "base_period": months.label,
             "source": plan.get("source"),
         }
-        if _comparable(base):
+        if not complete:
+            entry["indicators"] = {}
+            entry["reason_key"] = "incomplete"
+            entry["reason"] = (
+                f"{period.label} misses more than {COMPARABLE_MISSING:.0%} of its time"
+            )
+        elif _comparable(base):
             before = auditlib.audit(base, factors, reference, year=base_year)
             entry["indicators"] = auditlib.targets_progress(result, before, plan, year=period.year)
         else:
             entry["indicators"] = {}
+            entry["reason_key"] = "no_base_data"
             entry["reason"] = f"no comparable data for {months.label} in the store"
         out[name] = entry
     return out
+
+
+def _price_by_time_of_use(
+    result: dict[str, Any],
+    load: np.ndarray,
+    reference: referencelib.Reference,
+    tariff: str | None,
+) -> None:
+    if tariff is None:
+        return
+    tou = auditlib.time_of_use(load, reference, tariff)
+    if not tou["total_kwh"]:
+        raise AuditError(
+            "--tariff: no electricity meter with readings in the period to price by time of use"
+        )
+    auditlib.reprice_electricity(result, tou)
 
 
 def _audit_of(
@@ -421,11 +461,13 @@ def _audit_of(
     data.operating_hours = operating_hours  # GB/T 51161's hours correction
     if not compare:
         result = auditlib.audit(data, factors, reference, year=period.year)
-        if tariff is not None:
-            auditlib.reprice_electricity(result, auditlib.time_of_use(load, reference, tariff))
+        _price_by_time_of_use(result, load, reference, tariff)
         return result
+    # This period too must be (nearly) complete to be compared or judged: a month that has
+    # one day of readings so far is not a 97 % saving.
+    complete = _comparable(data)
     before, _ = _period_data(conn, buildings, period.in_year(period.year - 1), **same)
-    previous = before if _comparable(before) else None
+    previous = before if complete and _comparable(before) else None
     result = auditlib.audit(
         data,
         factors,
@@ -435,22 +477,33 @@ def _audit_of(
         benchmark=benchmark,
         share_of_year=period.share_of_year,
     )
+    result["complete"] = complete
     if previous is None:
         result["year_over_year"] = None
-    if tariff is not None:
-        auditlib.reprice_electricity(result, auditlib.time_of_use(load, reference, tariff))
+    if not complete and "gb51161" in result:
+        result["gb51161"].update(meets_constraint=None, meets_guide=None)  # not judged
+    _price_by_time_of_use(result, load, reference, tariff)
     if len(period.months) == 1:
         month = period.month_before()
         prior, _ = _period_data(conn, buildings, month, **same)
         kgce = auditlib.audit(prior, factors, reference, year=month.year)["totals"]["kgce"]
         now = result["totals"]["kgce"]
+        comparable = complete and _comparable(prior) and kgce > 0
         result["previous_month"] = {
             "label": month.label,
             "kgce": kgce,
-            "change": now / kgce - 1 if _comparable(prior) and kgce > 0 else None,
+            "change": now / kgce - 1 if comparable else None,
         }
     result["targets"] = _targets(
-        conn, buildings, period, same, result, before, factors=factors, reference=reference
+        conn,
+        buildings,
+        period,
+        same,
+        result,
+        before,
+        complete=complete,
+        factors=factors,
+        reference=reference,
     )
     days = np.arange(np.datetime64(period.start), np.datetime64(period.end), dtype="datetime64[D]")
     result["load"] = auditlib.load_shape(load, days)
@@ -555,7 +608,7 @@ def _run(
     result["quota_levels"] = levels
     for indicator, quota in levels.items():
         value = result["intensity"].get(auditlib.INDICATORS.get(indicator, ""))
-        if value is not None and len(period.months) == 12:
+        if value is not None and len(period.months) == 12 and result.get("complete", True):
             status[indicator] = {"value": value, **quota, "band": auditlib.quota_band(value, quota)}
     result["quotas"] = status
     return result

@@ -13,6 +13,9 @@ from analytics import emc as emclib
 from jieneng import mv
 from jieneng.audit import AuditError, Period
 
+#: Below this share of its days measured, a settlement says it covers only part of its period.
+INCOMPLETE_SHARE = 0.9
+
 
 def settle(conn: Any, code: str, period_text: str) -> dict[str, Any]:
     """The settlement of contract ``code`` over a year, quarter or month (clipped to the
@@ -38,7 +41,29 @@ def settle(conn: Any, code: str, period_text: str) -> dict[str, Any]:
     measured = mv.run_stored(
         conn, c["meter"], baseline_end=c["baseline_end"], reporting_start=start, reporting_end=end
     )
-    share_of_year = (end - start).days / 365
+    # Guarantees and fees are per year: prorated by the days measured (a day with a use and a
+    # temperature), so that both sides of the settlement cover the same days.
+    measured_days = int(measured["savings"]["days"])
+    if measured_days == 0:
+        raise AuditError(
+            f"--period: no day from {start} to {end} has both a use and a temperature: nothing"
+            " to settle"
+        )
+    period_days = (end - start).days
+    warnings = []
+    if measured_days < INCOMPLETE_SHARE * period_days:
+        warnings.append(
+            {
+                "key": "reporting_period_incomplete",
+                "description": (
+                    f"结算期 {period_days} 天中仅 {measured_days} 天有实测数据, 按实测天数结算"
+                    f" / only {measured_days} of the {period_days} days were measured; settled"
+                    " over those days"
+                ),
+                "data": {"days": period_days, "measured_days": measured_days},
+            }
+        )
+    share_of_year = measured_days / 365
     terms = emclib.Contract(
         c["kind"],
         price=c["price"],
@@ -57,7 +82,14 @@ def settle(conn: Any, code: str, period_text: str) -> dict[str, Any]:
     contract = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in c.items()}
     return {
         "contract": contract,
-        "period": {"label": period_text, "start": start.isoformat(), "end": end.isoformat()},
+        "period": {
+            "label": period_text,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "days": period_days,
+            "measured_days": measured_days,
+        },
+        "warnings": warnings,
         "measurement": measured,
         "settlement": statement,
     }

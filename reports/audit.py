@@ -18,9 +18,9 @@ _ORDER = ("01", "01A", "01B", "01C", "01D", "02", "03", "04", "05", "06")
 #: Units of the quota indicators.
 _QUOTA_UNITS = {
     "energy_per_m2": "kgce/m²",
-    "energy_per_capita": "kgce/人",
+    "energy_per_capita": "kgce/{person}",
     "electricity_per_m2": "kWh/m²",
-    "water_per_capita": "m³/人",
+    "water_per_capita": "m³/{person}",
 }
 
 
@@ -90,7 +90,7 @@ def _targets(targets: dict[str, Any], lang: str) -> list[dict[str, Any]]:
             {"name": t(indicator, lang, INDICATORS), **values}
             for indicator, values in plan["indicators"].items()
         ]
-        out.append({"reason": None, **plan, "name": t(name, lang, PLANS), "rows": rows})
+        out.append({"reason_key": None, **plan, "name": t(name, lang, PLANS), "rows": rows})
     return out
 
 
@@ -145,6 +145,9 @@ def _kpis(result: dict[str, Any], T: dict[str, str], lang: str) -> list[dict[str
     per_m2 = _change(yoy["kgce_per_m2"], T, "yoy") if yoy else ""
     per_person = _change(yoy["kgce_per_person"], T, "yoy") if yoy else ""
     person = "人" if lang == "zh" else "person"
+    if not result.get("complete", True):
+        missing = max(q["missing"] for q in result["quality"].values()) if result["quality"] else 1
+        change = T["incomplete"].format(missing=pct(missing, 0))
     return [
         {"label": T["total_energy"], "value": f"{totals['tce']:,.2f}", "unit": "tce",
          "note": change},
@@ -197,16 +200,13 @@ def _intensity_chart(result: dict[str, Any], lang: str) -> str:
     bars = [(t("this", lang), intensity["kgce_per_m2"], "#3b7dd8")]
     yoy = result.get("year_over_year")
     if yoy:
-        bars.append(
-            (t("last_year", lang), intensity["kgce_per_m2"] / (1 + yoy["kgce_per_m2"]), "#b7b7b7")
-        )
-    quota = result.get("quota_levels", {}).get("energy_per_m2")
-    lines = []
-    if quota:
-        lines = [
-            (t("guide", lang), quota["guide"] * share, "#38761d"),
-            (t("constraint", lang), quota["constraint"] * share, "#cc0000"),
-        ]
+        bars.append((t("last_year", lang), yoy["kgce_per_m2_before"], "#b7b7b7"))
+    quota = result.get("quota_levels", {}).get("energy_per_m2") or {}
+    lines = [
+        (t(level, lang), quota[level] * share, colour)
+        for level, colour in (("guide", "#38761d"), ("constraint", "#cc0000"))
+        if quota.get(level) is not None  # a quota may leave its guide value out
+    ]
     return charts.intensity(bars, lines, lang, unit="kgce/m²")
 
 
@@ -215,11 +215,12 @@ def _benchmarks(result: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     gb = result.get("gb51161")
     if gb is not None:
         met = gb["meets_constraint"]
-        band = (
-            t("guide", lang)
-            if gb["meets_guide"]
-            else (t("meets", lang) + " " + t("constraint", lang) if met else t("fails", lang))
-        )
+        if met is None:  # the period misses too much to be judged
+            band = t("not_judged", lang)
+        elif gb["meets_guide"]:
+            band = t("guide", lang)
+        else:
+            band = t("meets", lang) + " " + t("constraint", lang) if met else t("fails", lang)
         out.append(
             {
                 "name": f"{t('gb51161', lang)} (kWh/m², {t('corrected', lang)})",
@@ -228,14 +229,14 @@ def _benchmarks(result: dict[str, Any], lang: str) -> list[dict[str, Any]]:
                 "baseline": None,
                 "constraint": gb["constraint"],
                 "band": band,
-                "css": "ok" if met else "bad",
+                "css": "" if met is None else "ok" if met else "bad",
             }
         )
     for indicator, q in result.get("quotas", {}).items():
         out.append(
             {
                 "name": f"{t('quotas', lang)}: {t(indicator, lang, INDICATORS)}"
-                f" ({_QUOTA_UNITS.get(indicator, q['unit'])})",
+                f" ({_QUOTA_UNITS.get(indicator, q['unit']).format(person=t('person', lang))})",
                 "value": q["value"],
                 "guide": q["guide"],
                 "baseline": q["baseline"],

@@ -23,7 +23,9 @@ def page(result: dict[str, Any], *, lang: str = "zh") -> str:
     c, st, m = result["contract"], result["settlement"], result["measurement"]
     unit = UNITS.get(m.get("fuel", "electricity"), "")
     savings, g14, model = m["savings"], m["guideline14_monthly"], m["model"]
+    period = result["period"]
     rows: list[tuple[str, str, str]] = [  # label, value, unit
+        (T["measured_days"], f"{period['measured_days']} / {period['days']}", T["days"]),
         (T["adjusted_baseline"], _num(st.get("adjusted_baseline")), unit),
         (T["actual"], _num(st.get("actual")), unit),
         (T["avoided"], f"{_num(st['avoided'])} ± {_num(st['uncertainty'])}", unit),
@@ -55,7 +57,7 @@ def page(result: dict[str, Any], *, lang: str = "zh") -> str:
         lang,
         unit=unit,
     )
-    warnings = [w for ws in [model.get("warnings", [])] for w in ws]
+    warnings = [*result.get("warnings", []), *model.get("warnings", [])]
     return html(
         "emc.html",
         lang,

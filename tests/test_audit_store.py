@@ -217,13 +217,30 @@ def test_emc_settlement_of_a_stored_meter(month: dict, tmp_path, monkeypatch) ->
     assert out.exit_code == 0, out.output
     got = json.loads(out.stdout)
     st = got["settlement"]
-    assert got["period"] == {"label": "2026-07", "start": "2026-07-22", "end": "2026-08-01"}
+    assert got["period"] == {
+        "label": "2026-07",
+        "start": "2026-07-22",
+        "end": "2026-08-01",
+        "days": 10,
+        "measured_days": 10,
+    }
+    assert got["warnings"] == []
     assert st["value"] == pytest.approx(st["avoided"] * 0.8)
     assert st["esco"] == pytest.approx(max(st["value"], 0) * 0.7)
     assert st["esco"] + st["agency"] == pytest.approx(st["value"])
     assert st["actual"] == pytest.approx(got["measurement"]["savings"]["observed"])
     out = CliRunner().invoke(app, ["emc", "settle", "--contract", "EMC-1", "--period", "2026-06"])
     assert out.exit_code == 2 and "outside the contract's reporting period" in out.output
+    # August holds one day of readings: settled over that day, and the statement says so.
+    out = CliRunner().invoke(
+        app, ["emc", "settle", "--contract", "EMC-1", "--period", "2026-08", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    august = json.loads(out.stdout)
+    assert (august["period"]["days"], august["period"]["measured_days"]) == (31, 1)
+    assert [w["key"] for w in august["warnings"]] == ["reporting_period_incomplete"]
+    out = CliRunner().invoke(app, ["emc", "settle", "--contract", "EMC-1", "--period", "2027-07"])
+    assert out.exit_code == 2 and "nothing to settle" in out.output
 
 
 # --- reports -------------------------------------------------------------------------------
@@ -443,3 +460,50 @@ def test_operating_hours_correct_the_gb51161_comparison(month: dict, tmp_path: P
             )
     # 3,000 h a year against the standard 2,500 h: γ = 0.3 + 0.7 × 2,500 / 3,000.
     assert gb["corrected_kwh_per_m2"] == pytest.approx(gb["kwh_per_m2"] * (0.3 + 0.7 / 1.2))
+
+
+def test_an_incomplete_or_empty_period_is_not_compared(
+    month: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with month["db"].connect(autocommit=True) as conn:
+        august = audit.run(conn, "2026-08", building=month["code"])  # one day stored so far
+        future = audit.run(conn, "2027-07", building=month["code"])  # nothing stored
+        with pytest.raises(audit.AuditError, match="--tariff: no electricity meter"):
+            audit.run(conn, "2027-07", building=month["code"], tariff="example_tou_commercial")
+    for result in (august, future):
+        assert result["complete"] is False
+        assert result["year_over_year"] is None and result["previous_month"]["change"] is None
+        assert result["targets"]["plan_15th"]["reason_key"] == "incomplete"
+        assert result["gb51161"]["meets_constraint"] is None  # not judged on a day of data
+    assert august["quality"]["01"]["missing"] == pytest.approx(30 / 31, abs=0.01)
+    assert future["totals"]["kgce"] == 0.0
+    monkeypatch.setenv("JIENENG_DATABASE_URL", month["db"].url)
+    for period in ("2026-08", "2027-07"):
+        for subject in (["--building", month["code"]], ["--institution", month["institution"]]):
+            args = ["audit", *subject, "--period", period, "--format", "html"]
+            out = CliRunner().invoke(app, args)
+            assert out.exit_code == 0, (period, subject, out.output)
+            assert "不作比较" in out.stdout
+
+
+def test_a_quota_without_a_guide_value(month: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    with month["db"].connect(autocommit=True) as conn:
+        iid = conn.execute(
+            "SELECT id FROM institutions WHERE code = %s", (month["institution"],)
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO quotas (institution_id, year, indicator, unit, guide, baseline,"
+            " constraint_value, source) VALUES (%s, 2026, 'energy_per_m2', 'kgce/m2', NULL,"
+            " NULL, 20, 'test')",
+            (iid,),
+        )
+    try:
+        monkeypatch.setenv("JIENENG_DATABASE_URL", month["db"].url)
+        args = ["audit", "--institution", month["institution"], "--period", "2026-07"]
+        out = CliRunner().invoke(app, [*args, "--format", "html", "--lang", "en"])
+        assert out.exit_code == 0, out.output
+        # The chart draws the constraint alone (prorated); the table waits for a whole year.
+        assert out.stdout.count("<svg") == 4 and "quotas are yearly" in out.stdout
+    finally:
+        with month["db"].connect(autocommit=True) as conn:
+            conn.execute("DELETE FROM quotas WHERE source = 'test'")

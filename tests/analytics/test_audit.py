@@ -187,3 +187,40 @@ def test_time_of_use_prices_electricity_by_band() -> None:
     assert result["totals"]["cny"] == pytest.approx(flat - 96_000.00 + 90_750.00, abs=0.005)
     with pytest.raises(KeyError, match="tariff 'nope'"):
         time_of_use(np.ones((1, 96)), ref, "nope")
+
+
+def test_quota_band_without_guide_or_baseline() -> None:
+    from analytics.audit import quota_band
+
+    assert quota_band(12.0, {"guide": None, "baseline": None, "constraint": 20}) == "constraint"
+    assert quota_band(21.0, {"guide": None, "baseline": 15, "constraint": 20}) == "over"
+    assert quota_band(14.0, {"guide": None, "baseline": 15, "constraint": 20}) == "baseline"
+    with pytest.raises(ValueError, match="a constraint value"):
+        quota_band(1.0, {"guide": 1, "baseline": 2, "constraint": None})
+    with pytest.raises(ValueError, match="guide ≤ baseline ≤ constraint"):
+        quota_band(1.0, {"guide": 3, "baseline": 2, "constraint": 4})
+
+
+def test_whole_electricity_of_a_building_metered_by_end_use_only() -> None:
+    from analytics.audit import whole_electricity
+
+    a = {"01A": np.full(12, 600.0), "01B": np.r_[np.full(6, 200.0), np.full(6, np.nan)]}
+    monthly, estimated = whole_electricity(a, {"01A": np.full(12, 0.5)})
+    assert monthly["01"].tolist() == [800.0] * 6 + [600.0] * 6  # a missing 分项 adds nothing
+    assert estimated["01"][0] == pytest.approx(300 / 800)  # weighted by use
+    with_main = {"01": np.full(12, 1000.0), "01A": np.full(12, 600.0)}
+    assert whole_electricity(with_main)[0] is not with_main  # a copy, unchanged
+    assert whole_electricity(with_main)[0]["01"].tolist() == [1000.0] * 12
+    # Two buildings, one with a main meter and one without, added up: 1,000 + 800 kWh.
+    b, _ = whole_electricity({"01A": np.full(12, 800.0)})
+    result = audit(
+        BuildingPeriod(
+            monthly={"01": np.full(12, 1000.0) + b["01"], "01A": b["01A"]},
+            floor_area_m2=1000,
+            headcount=10,
+        ),
+        factors.load(),
+        reference.load(),
+        year=2023,
+    )
+    assert result["intensity"]["kwh_per_m2"] == pytest.approx(12 * 1.8)

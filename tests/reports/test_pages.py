@@ -109,7 +109,9 @@ def test_emc_statement_for_each_contract_type(kind: str, terms: dict, words: lis
     result = {
         "contract": {"code": "EMC-9", "name": "照明改造", "kind": kind, "meter": "m/elec/main",
                      "esco": None},
-        "period": {"label": "2026-07", "start": "2026-07-16", "end": "2026-08-01"},
+        "period": {"label": "2026-07", "start": "2026-07-16", "end": "2026-08-01", "days": 16,
+                   "measured_days": 16},
+        "warnings": [],
         "measurement": _measurement(),
         "settlement": statement,
     }  # fmt: skip
