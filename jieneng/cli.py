@@ -117,6 +117,105 @@ def registry_import(
     console.print("已导入 imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="viewer, engineer or admin")],
+    institution: Annotated[
+        list[str] | None,
+        typer.Option(help="institution code it may see (repeat); none: an admin of all"),
+    ] = None,
+    name: Annotated[str, typer.Option(help="who or what holds it")] = "token",
+) -> None:
+    """Create an API token and print it once: only its hash is stored."""
+    from store import db, tokens
+
+    s = load_settings()
+    try:
+        with db.connect(s.database_url, application_name="jieneng-token") as conn:
+            token, _ = tokens.create(conn, role=role, name=name, institutions=institution or [])
+            conn.commit()
+    except tokens.TokenError as exc:
+        console.print(f"[red]创建失败 cannot create[/]: {exc}")
+        raise typer.Exit(2) from None
+    print(token)
+    scope = ", ".join(institution) if institution else "all institutions"
+    console.print(
+        f"{role} token for {scope}: shown once, keep it (Authorization: Bearer …)",
+        style="dim",
+        highlight=False,
+    )
+
+
+_TOKEN_DATES = ("created_at", "last_used_at", "revoked_at")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Every token: prefix, name, role, institutions, created, last used, revoked."""
+    from rich.table import Table
+
+    from store import db, tokens
+
+    with db.connect(load_settings().database_url, application_name="jieneng-token") as conn:
+        rows = tokens.listing(conn)
+    table = Table(title="API tokens")
+    for col in ("prefix", "name", "role", "institutions", "created", "last used", "revoked"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["prefix"]),
+            str(r["name"]),
+            str(r["role"]),
+            "all" if r["all_institutions"] else ", ".join(r["institutions"] or []),
+            *(
+                f"{r[k]:%Y-%m-%d %H:%M}" if r[k] else ""
+                for k in ("created_at", "last_used_at", "revoked_at")
+            ),
+        )
+    Console(width=max(100, Console().width)).print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    prefix: Annotated[str, typer.Argument(help="the token's prefix (token list)")],
+) -> None:
+    """Revoke a token: it stops working at once."""
+    from store import db, tokens
+
+    with db.connect(load_settings().database_url, application_name="jieneng-token") as conn:
+        done = tokens.revoke(conn, prefix)
+        conn.commit()
+    if not done:
+        console.print(f"[red]no active token with prefix {prefix!r}[/]")
+        raise typer.Exit(2)
+    console.print(f"revoked {prefix}")
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="default JIENENG_API_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default JIENENG_API_PORT")] = None,
+) -> None:
+    """Serve the HTTP API (docs at /docs) until Ctrl-C / SIGTERM."""
+    import uvicorn
+
+    from api.main import create_app
+
+    s = load_settings()
+    logs.setup(s.log_format)
+    uvicorn.run(
+        create_app(s),
+        host=host or s.api_host,
+        port=port if port is not None else s.api_port,
+        log_level="info",
+        access_log=False,
+    )
+
+
 @app.command()
 def ingest() -> None:
     """Run the MQTT collector until Ctrl-C / SIGTERM."""

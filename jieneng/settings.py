@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_interval_s: float = Field(10.0, gt=0, description="period of the counters log line")
 
+    # --- API (jieneng api) -------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="address `jieneng api` listens on")
+    api_port: int = Field(8080, ge=0, le=65535, description="port of `jieneng api`")
+    api_pool_size: int = Field(8, ge=1, le=64, description="database connections of the API")
+    api_max_rows: int = Field(
+        100_000, ge=100, description="most rows one readings request returns (bigger: 422)"
+    )
+
     # --- analysis job (jieneng analyze) ----------------------------------------------------
     analyze_every_s: float | None = Field(
         None,
