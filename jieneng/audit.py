@@ -58,6 +58,8 @@ class Period:
                 f"--period: {text!r} is not a year, quarter or month (2026, 2026-Q3, 2026-07)"
             )
         year = int(m["year"])
+        if not 1970 <= year <= 2200:
+            raise AuditError(f"--period: {text!r}: the year must be within 1970–2200")
         if m["quarter"]:
             q = int(m["quarter"])
             return cls(year, tuple(range(3 * q - 2, 3 * q + 1)), text)

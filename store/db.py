@@ -20,6 +20,7 @@ def make_pool(
     min_size: int = 1,
     max_size: int = 4,
     timeout: float = 30.0,
+    autocommit: bool = False,
 ) -> ConnectionPool:
     """Return an opened pool.
 
@@ -31,7 +32,7 @@ def make_pool(
         url,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"application_name": application_name},
+        kwargs={"application_name": application_name, "autocommit": autocommit},
         timeout=timeout,
         open=False,
         reconnect_timeout=3600.0,

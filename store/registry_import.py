@@ -69,7 +69,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Callable, Container
+from collections.abc import Callable, Collection, Container
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -581,24 +581,29 @@ def _read_yaml(path: Path, text: str, errors: _Errors) -> dict[str, list[_Row]]:
         where = f"{path.name} line {mark.line + 1}" if mark is not None else path.name
         problem = getattr(exc, "problem", None) or str(exc)
         raise RegistryError(f"{where}: invalid YAML: {problem}") from None
+    return _read_mapping(path.name, data, errors)
+
+
+def _read_mapping(name: str, data: object, errors: _Errors) -> dict[str, list[_Row]]:
+    """Rows of a parsed document: a mapping of entity lists (YAML, or JSON from the API)."""
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise RegistryError(
-            f"{path.name}: must be a mapping with the lists {', '.join(ENTITIES)};"
+            f"{name}: must be a mapping with the lists {', '.join(ENTITIES)};"
             f" got {type(data).__name__}"
         )
     rows: dict[str, list[_Row]] = {}
     for section, items in data.items():
         if section not in ENTITIES:
             errors.add(
-                path.name,
+                name,
                 None,
                 f"unknown section {_show(section)} (expected {', '.join(ENTITIES)})",
             )
             continue
         if not isinstance(items, list | None):
-            errors.add(f"{path.name} {section}", None, "must be a list of items")
+            errors.add(f"{name} {section}", None, "must be a list of items")
             continue
         rows[section] = []
         ident = _IDENT[section]
@@ -606,13 +611,13 @@ def _read_yaml(path: Path, text: str, errors: _Errors) -> dict[str, list[_Row]]:
             place = f"{section} item {number}"
             if not isinstance(item, dict):
                 errors.add(
-                    f"{path.name} {place}",
+                    f"{name} {place}",
                     None,
                     f"must be a mapping of field: value, got {_show(item)}",
                 )
                 continue
             raw = {str(k).strip().lower(): v for k, v in item.items()}
-            row = _Row(section, path.name, place, raw)
+            row = _Row(section, name, place, raw)
             if isinstance(raw.get(ident), str | int) and not isinstance(raw[ident], bool):
                 row.ident = f" ({ident} {_show(str(raw[ident]).strip())})"
             for name in [k for k in raw if k not in _FIELDS[section]]:
@@ -1125,6 +1130,52 @@ def import_file(conn: psycopg.Connection, path: str | os.PathLike[str]) -> dict[
     path = Path(path)
     errors = _Errors()
     rows = _read(path, errors)
+    return _import(conn, rows, errors)
+
+
+def import_bytes(
+    conn: psycopg.Connection,
+    name: str,
+    data: bytes,
+    *,
+    institutions: Collection[str] | None = None,
+) -> dict[str, int]:
+    """:func:`import_file` of a file's bytes (an upload); ``name`` gives the type (``.yaml``,
+    ``.csv``) and names the rows in errors. With ``institutions``, every row must belong to
+    one of those institution codes (see :func:`import_document`)."""
+    errors = _Errors()
+    path = Path(name)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".csv"):
+        raise RegistryError(f"{name}: unsupported file type (expected .yaml, .yml or .csv)")
+    text = _decode(path, data)
+    rows = _read_csv(path, text, errors) if suffix == ".csv" else _read_yaml(path, text, errors)
+    return _import(conn, rows, errors, institutions=institutions)
+
+
+def import_document(
+    conn: psycopg.Connection,
+    document: dict[str, Any],
+    *,
+    name: str = "request",
+    institutions: Collection[str] | None = None,
+) -> dict[str, int]:
+    """:func:`import_file` of a parsed document (the YAML layout as JSON: a mapping of entity
+    lists). With ``institutions`` (a caller's scope), every row must belong to one of those
+    institution codes — before and after the import: a building cannot be moved out of, or
+    into, an institution the caller cannot see — or :class:`RegistryError` names the rows."""
+    errors = _Errors()
+    rows = _read_mapping(name, document, errors)
+    return _import(conn, rows, errors, institutions=institutions)
+
+
+def _import(
+    conn: psycopg.Connection,
+    rows: dict[str, list[_Row]],
+    errors: _Errors,
+    *,
+    institutions: Collection[str] | None = None,
+) -> dict[str, int]:
     for items in rows.values():
         for row in items:
             _check_fields(row, errors)
@@ -1163,5 +1214,61 @@ def import_file(conn: psycopg.Connection, path: str | os.PathLike[str]) -> dict[
             errors,
         )
         errors.raise_if_any()
+        if institutions is not None:
+            _check_scope(conn, rows, set(institutions), errors)
+            errors.raise_if_any()
         _write(conn, rows)
     return {entity: len(items) for entity, items in rows.items()}
+
+
+def _check_scope(
+    conn: psycopg.Connection, rows: dict[str, list[_Row]], allowed: set[str], errors: _Errors
+) -> None:
+    """Each row's institutions — by its own field, its building's or its point's, as the file
+    has them and as the database has them now — must all be in ``allowed``; a row that
+    belongs to no institution (a point without a building) needs an admin of all."""
+    building_inst = dict(
+        conn.execute(
+            "SELECT b.code, i.code FROM buildings b JOIN institutions i ON i.id = b.institution_id"
+        ).fetchall()
+    )
+    point_building = dict(
+        conn.execute(
+            "SELECT p.key, b.code FROM points p JOIN buildings b ON b.id = p.building_id"
+        ).fetchall()
+    )
+    new_building_inst = {
+        r.values["code"]: r.values["institution"] for r in rows.get("buildings", [])
+    }
+    new_point_building = {r.values["key"]: r.values.get("building") for r in rows.get("points", [])}
+
+    def of_building(code: str | None) -> set[str]:
+        return {new_building_inst.get(code), building_inst.get(code)} - {None}  # type: ignore[return-value]
+
+    def of_point(key: str) -> set[str]:
+        buildings = {new_point_building.get(key), point_building.get(key)} - {None}
+        return set().union(*(of_building(b) for b in buildings))
+
+    for entity, items in rows.items():
+        for row in items:
+            v = row.values
+            if entity == "institutions":
+                owners = {v["code"]}
+            elif entity == "buildings":
+                owners = {v["institution"]} | of_building(v["code"])
+            elif entity == "points":
+                owners = of_point(v["key"])
+            elif entity == "meter_replacements":
+                owners = of_point(v["point"])
+            elif entity == "emc_contracts":
+                owners = {v["institution"]} | of_point(v["meter"])
+            else:  # consumption_records, quotas
+                owners = {v["institution"]} | of_building(v.get("building"))
+            outside = sorted(owners - allowed)
+            if outside or not owners:
+                errors.add(
+                    row.where,
+                    None,
+                    "not in your institutions (belongs to"
+                    f" {', '.join(outside) if owners else 'no institution'})",
+                )
