@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -149,6 +150,7 @@ class Simulator:
         fault_rates: dict[str, float] | None = None,
         mqtt: bool = False,
         unmetered_share: float = 0.05,
+        scripted: Sequence[Fault] = (),
     ) -> None:
         if step_s <= 0 or 86400 % step_s:
             raise ValueError(f"step_s: must divide a day (86400 s), got {step_s}")
@@ -159,6 +161,8 @@ class Simulator:
             raise ValueError(f"buildings: one time zone per simulation, got {sorted(zones)}")
         self.portfolio = portfolio
         self.seed = seed
+        #: Faults given by the caller (labelled like the drawn ones), e.g. for a test.
+        self.scripted = list(scripted)
         self.step_us = step_s * 1_000_000
         self.slots = 86400 // step_s
         self.tz = ZoneInfo(zones.pop())
@@ -316,6 +320,8 @@ class Simulator:
                 new.append(f)
                 if f.kind == "meter_replacement":
                     self.replaced.add(f.point)
+        day_end_us = start_us + 86_400_000_000
+        new += [f for f in self.scripted if start_us <= f.start_us < day_end_us]
         self.active = [f for f in self.active if f.end_us > start_us] + new
         day_faults = [f for f in self.active if f.start_us < times[-1]]
         slot_start = times - self.step_us
