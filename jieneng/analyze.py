@@ -774,8 +774,25 @@ def serve(
                 on_report(report)
         except Exception:
             log.exception("analysis round failed")
+        alert(settings)
         while not stop.is_set() and alive() and time.monotonic() < due:
             stop.wait(min(1.0, max(0.0, due - time.monotonic())))
+
+
+def alert(settings: Settings) -> None:
+    """After a round: alerts from the findings and their notifications (alerting.engine);
+    a failure is logged, never raised (the next round tries again)."""
+    from alerting import engine
+
+    try:
+        with db.connect(settings.database_url, application_name="jieneng-alerts",
+                        autocommit=True) as conn:  # fmt: skip
+            evaluated = engine.evaluate(conn, topic_prefix=settings.topic_prefix)
+            delivered = engine.deliver(conn, settings)
+        if evaluated or delivered:
+            log.info("alerts", extra={"data": dict(evaluated + delivered)})
+    except Exception:
+        log.exception("alerting failed")
 
 
 def _background(settings: Settings, stop: Any) -> None:

@@ -195,6 +195,43 @@ def token_revoke(
     console.print(f"revoked {prefix}")
 
 
+alerts_app = typer.Typer(
+    help="Alerts: evaluate findings, send notifications.", no_args_is_help=True
+)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("run")
+def alerts_run(
+    every: Annotated[
+        float | None, typer.Option(help="repeat every this many seconds (≥ 10) until Ctrl-C")
+    ] = None,
+) -> None:
+    """Open and resolve alerts from the findings, then send the notifications that are due."""
+    import time
+
+    from alerting import engine
+    from store import db
+
+    if every is not None and every < 10:
+        console.print("[red]--every[/]: at least 10 seconds")
+        raise typer.Exit(2)
+    s = load_settings()
+    logs.setup(s.log_format)
+    while True:
+        with db.connect(s.database_url, application_name="jieneng-alerts", autocommit=True) as conn:
+            evaluated = engine.evaluate(conn, topic_prefix=s.topic_prefix)
+            delivered = engine.deliver(conn, s)
+        console.print(
+            "告警 alerts: " + ", ".join(f"{k} {v}" for k, v in (evaluated + delivered).items())
+            if (evaluated + delivered)
+            else "告警 alerts: nothing to do"
+        )
+        if every is None:
+            return
+        time.sleep(every)
+
+
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="default JIENENG_API_HOST")] = None,
@@ -305,6 +342,8 @@ def analyze(
     if every is None:
         report = job.run_once(s, **options)  # type: ignore[arg-type]
         show(report)
+        if end is None:  # a live round: alerts follow (a historical one leaves them alone)
+            job.alert(s)
         if report.unknown_buildings:
             unknown = ", ".join(report.unknown_buildings)
             console.print(f"[red]参数错误 bad option[/]: --building: no building {unknown}")

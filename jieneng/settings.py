@@ -123,6 +123,14 @@ class Settings(BaseSettings):
         100_000, ge=100, description="most rows one readings request returns (bigger: 422)"
     )
 
+    # --- alerts (jieneng alerts) ----------------------------------------------------------
+    smtp_host: str | None = Field(None, description="SMTP server for alert e-mails")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = Field("jieneng@localhost", description="From: of alert e-mails")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(False, description="STARTTLS before logging in")
+
     # --- analysis job (jieneng analyze) ----------------------------------------------------
     analyze_every_s: float | None = Field(
         None,
