@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from api.routers import findings, health, readings, registry, reports
+from api.routers import alerts, findings, health, readings, registry, reports
 from jieneng.settings import Settings, get_settings
 from store import db
 
@@ -85,5 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (health.router, registry.router, readings.router, findings.router):
         app.include_router(router)
+    app.include_router(alerts.router)
     app.include_router(reports.router)
     return app

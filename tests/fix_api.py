@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from alerting.engine import evaluate
 from api.main import create_app
 from jieneng.settings import Settings
 from simulators.backfill import import_portfolio, point_ids
@@ -17,6 +18,7 @@ from simulators.buildings import Simulator
 from simulators.faults import DEFAULT_RATES
 from simulators.portfolio import make_portfolio
 from store import tokens
+from store.alerts import put_rule
 from store.findings import refresh_rollups_if_idle
 from store.registry_import import import_document
 from store.writer import ReadingWriter
@@ -65,6 +67,19 @@ def world(plain_database: Database) -> dict:
                     "reporting_start": "2026-07-02", "price": 0.8, "esco_share": 0.7,
                 }]},
             )  # fmt: skip
+        # A rule for every institution's waste findings, no channels: one alert each.
+        put_rule(conn, "all-waste", None, {
+            "rules": None, "min_severity": "low", "min_duration_minutes": 0,
+            "clear_after_minutes": 60, "quiet_start": None, "quiet_end": None,
+            "webhook_url": None, "webhook_secret": None, "emails": [], "mqtt": False,
+            "enabled": True,
+        })  # fmt: skip
+        evaluate(conn, now=dt.datetime(2026, 7, 2, tzinfo=dt.UTC))
+        alert_ids = dict(
+            conn.execute(
+                "SELECT b.code, a.id FROM alerts a JOIN buildings b ON b.id = a.building_id"
+            ).fetchall()
+        )
         finding_ids = dict(
             conn.execute(
                 "SELECT b.code, a.id FROM anomalies a JOIN buildings b ON b.id = a.building_id"
@@ -90,6 +105,7 @@ def world(plain_database: Database) -> dict:
             "b": b,
             "mains": mains,
             "findings": finding_ids,
+            "alerts": alert_ids,
             "tokens": {k: v[0] for k, v in made.items()},
             "truth": dict(zip(keys, np.stack(energy, axis=1), strict=True)),
         }

@@ -41,6 +41,7 @@ def test_engineer_of_a_sees_a_only(world: dict) -> None:
         ("/series", {"point": main_b, "start": "2026-07-01T00:00", "end": "2026-07-02T00:00"}),
         (f"/findings/{world['findings'][b.code]}", {}),
         (f"/contracts/EMC-{b.code}", {}),
+        (f"/alerts/{world['alerts'][b.code]}", {}),
         (f"/contracts/EMC-{b.code}/settlement", period),
         ("/mv", {"point": main_b, "baseline_end": "2026-07-02", "reporting_start": "2026-07-02"}),
     ]  # fmt: skip
@@ -48,6 +49,12 @@ def test_engineer_of_a_sees_a_only(world: dict) -> None:
         r = client.get(path, params=params, headers=h)
         assert r.status_code == 404, (path, r.status_code, r.text)
     assert client.get("/findings", params={"building": b.code}, headers=h).json() == []
+    assert [x["building"] for x in client.get("/alerts", headers=h).json()] == [a.code]
+    assert client.get("/alert-rules", headers=h).json() == []  # the global rule is the admin's
+    for action, body in (("ack", None), ("assign", {"to": "李工"}), ("snooze", {"minutes": 60}),
+                         ("resolve", None)):  # fmt: skip
+        r = client.post(f"/alerts/{world['alerts'][b.code]}/{action}", json=body, headers=h)
+        assert r.status_code == 404, (action, r.status_code)
     # The admin of all sees both.
     everything = client.get("/buildings", headers=auth(world, "admin")).json()
     assert {x["code"] for x in everything} == {a.code, b.code}
@@ -148,3 +155,34 @@ def test_token_cli_prints_a_token_once(world: dict, monkeypatch: pytest.MonkeyPa
     assert out.exit_code == 2 and "needs at least one institution" in out.output
     out = CliRunner().invoke(app, ["token", "create", "--role", "root"])
     assert out.exit_code == 2 and "--role" in out.output
+
+
+def test_alert_lifecycle_through_the_api(world: dict) -> None:
+    client, a = world["client"], world["a"]
+    alert_id = world["alerts"][a.code]
+    h, v = auth(world, "engineer_a"), auth(world, "viewer_a")
+    alert = client.get(f"/alerts/{alert_id}", headers=v).json()
+    # 40 kWh over a day's span: 40 kWh/day, 4.9 kgce/day, ¥32/day.
+    assert alert["waste_per_day"] == pytest.approx(40) and alert["cny_per_day"] == pytest.approx(32)
+    assert alert["kgce_per_day"] == pytest.approx(4.9)
+    assert client.post(f"/alerts/{alert_id}/ack", headers=v).status_code == 403
+    r = client.post(f"/alerts/{alert_id}/ack", json={"note": "看到了"}, headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged"
+    assert client.post(f"/alerts/{alert_id}/ack", headers=h).status_code == 409  # already
+    r = client.post(f"/alerts/{alert_id}/assign", json={"to": "李工"}, headers=h)
+    assert r.json()["assigned_to"] == "李工"
+    r = client.post(f"/alerts/{alert_id}/snooze", json={"minutes": 90}, headers=h)
+    assert r.json()["snoozed_until"] is not None
+    r = client.post(f"/alerts/{alert_id}/resolve", json={"note": "已关灯"}, headers=h)
+    body = r.json()
+    assert body["status"] == "resolved" and body["resolved_by"] == "a"
+    assert [e["kind"] for e in body["history"]] == [
+        "opened",
+        "acknowledged",
+        "assigned",
+        "snoozed",
+        "resolved",
+    ]
+    finding = client.get(f"/findings/{world['findings'][a.code]}", headers=h).json()
+    assert finding["status"] == "resolved"  # the finding is resolved with it
+    assert client.post(f"/alerts/{alert_id}/resolve", headers=h).status_code == 409
