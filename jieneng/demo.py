@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from jieneng.broker import free_port
+from jieneng.broker import free_port, wait_port
 from jieneng.settings import Settings
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -193,6 +193,24 @@ class Demo:
                     f" {o.workdir / 'ingest.log'}"
                 )
 
+            api_port, token = free_port(), self._admin_token(database_url)
+            self._alert_rule(database_url)
+            api_log = open(o.workdir / "api.log", "ab")  # noqa: SIM115 (closed in _shutdown)
+            api = subprocess.Popen(
+                [sys.executable, "-m", "jieneng", "api", "--port", str(api_port)],
+                env=env,
+                stdout=api_log,
+                stderr=api_log,
+                stdin=subprocess.DEVNULL,
+            )
+            self._cleanup.append(("api", lambda: _terminate(api, api_log)))
+            try:
+                wait_port("127.0.0.1", api_port, timeout=60.0)
+            except TimeoutError:
+                raise RuntimeError(
+                    f"API 未启动 the API did not start within 60 s; see {o.workdir / 'api.log'}"
+                ) from None
+
             live = sim.resume(step_s=60, mqtt=True)
             broker = self.settings.model_copy(update={"broker_url": broker_url})
             publisher = Publisher(
@@ -245,9 +263,14 @@ class Demo:
                 f"\nregistry {o.workdir / 'registry.yaml'}, labels {o.workdir / 'labels.jsonl'}",
             )
             table.add_row(
+                "接口 API",
+                f"http://127.0.0.1:{api_port}/docs (pid {api.pid})\n"
+                f"admin token in {o.workdir / 'admin.token'}; log {o.workdir / 'api.log'}",
+            )
+            table.add_row(
                 "分析 analysis",
                 f"every {ANALYZE_EVERY_S // 60} min in the collector's child process"
-                " (jieneng analyze) → v_anomalies",
+                " (jieneng analyze) → v_anomalies\nalerts (rule 'demo') → MQTT jieneng/alerts/#",
             )
             say(table)
             say(
@@ -258,6 +281,10 @@ class Demo:
                 f'发现 findings: psql "{database_url}" -c "SELECT building_code, rule, status,'
                 " started_at, round(waste::numeric, 1) AS waste, waste_unit, round(cny::numeric)"
                 ' AS cny FROM v_anomalies ORDER BY started_at DESC LIMIT 20"'
+            )
+            say(
+                f'接口 API: curl -H "Authorization: Bearer {token}"'
+                f" http://127.0.0.1:{api_port}/buildings"
             )
             say("按 Ctrl-C 停止 press Ctrl-C to stop")
             deadline = None if o.duration_s is None else time.monotonic() + o.duration_s
@@ -273,6 +300,38 @@ class Demo:
                     break
         finally:
             self._shutdown()
+
+    def _admin_token(self, database_url: str) -> str:
+        """The demo's admin token: kept in the work directory (readable by its owner only)
+        and reused while it is valid."""
+        from store import db, tokens
+
+        path = self.options.workdir / "admin.token"
+        with db.connect(database_url, application_name="jieneng-demo") as conn:
+            if path.exists():
+                token = path.read_text().strip()
+                if tokens.verify(conn, token) is not None:
+                    conn.commit()
+                    return token
+            token, _ = tokens.create(conn, role="admin", name="demo")
+            conn.commit()
+        path.touch(mode=0o600)
+        path.write_text(token + "\n")
+        return token
+
+    def _alert_rule(self, database_url: str) -> None:
+        """A rule for every waste finding, announced on the broker (jieneng/alerts/#)."""
+        from store import alerts, db
+
+        with db.connect(database_url, application_name="jieneng-demo") as conn:
+            if alerts.rule(conn, None, "demo") is None:
+                alerts.put_rule(conn, "demo", None, {
+                    "rules": None, "min_severity": "low", "min_duration_minutes": 0,
+                    "clear_after_minutes": 120, "quiet_start": None, "quiet_end": None,
+                    "webhook_url": None, "webhook_secret": None, "emails": [], "mqtt": True,
+                    "enabled": True,
+                })  # fmt: skip
+                conn.commit()
 
     def _shutdown(self) -> None:
         # Simulators first, then the collector commits what it holds, then the servers.
