@@ -325,12 +325,7 @@ class Demo:
 
         with db.connect(database_url, application_name="jieneng-demo") as conn:
             if alerts.rule(conn, None, "demo") is None:
-                alerts.put_rule(conn, "demo", None, {
-                    "rules": None, "min_severity": "low", "min_duration_minutes": 0,
-                    "clear_after_minutes": 120, "quiet_start": None, "quiet_end": None,
-                    "webhook_url": None, "webhook_secret": None, "emails": [], "mqtt": True,
-                    "enabled": True,
-                })  # fmt: skip
+                alerts.put_rule(conn, "demo", None, {"clear_after_minutes": 120, "mqtt": True})
                 conn.commit()
 
     def _shutdown(self) -> None:

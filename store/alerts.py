@@ -352,9 +352,28 @@ def rule(conn: psycopg.Connection, scope: Scope, name: str) -> dict[str, Any] | 
     return found[0] if found else None
 
 
+#: A rule's fields when left out: every waste finding, at once, cleared after an hour, no
+#: quiet hours, no channels.
+RULE_DEFAULTS: dict[str, Any] = {
+    "rules": None,
+    "min_severity": "low",
+    "min_duration_minutes": 0,
+    "clear_after_minutes": 60,
+    "quiet_start": None,
+    "quiet_end": None,
+    "webhook_url": None,
+    "webhook_secret": None,
+    "emails": [],
+    "mqtt": False,
+    "enabled": True,
+}
+
+
 def put_rule(
     conn: psycopg.Connection, name: str, institution_id: int | None, fields: dict[str, Any]
 ) -> dict[str, Any]:
+    """Create or replace the rule ``name`` (fields left out take :data:`RULE_DEFAULTS`)."""
+    fields = {**RULE_DEFAULTS, **fields}
     columns = ("rules", "min_severity", "min_duration_minutes", "clear_after_minutes",
                "quiet_start", "quiet_end", "webhook_url", "webhook_secret", "emails", "mqtt",
                "enabled")  # fmt: skip

@@ -68,12 +68,7 @@ def world(plain_database: Database) -> dict:
                 }]},
             )  # fmt: skip
         # A rule for every institution's waste findings, no channels: one alert each.
-        put_rule(conn, "all-waste", None, {
-            "rules": None, "min_severity": "low", "min_duration_minutes": 0,
-            "clear_after_minutes": 60, "quiet_start": None, "quiet_end": None,
-            "webhook_url": None, "webhook_secret": None, "emails": [], "mqtt": False,
-            "enabled": True,
-        })  # fmt: skip
+        put_rule(conn, "all-waste", None, {})
         evaluate(conn, now=dt.datetime(2026, 7, 2, tzinfo=dt.UTC))
         alert_ids = dict(
             conn.execute(

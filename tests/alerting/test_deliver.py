@@ -51,11 +51,7 @@ def db(plain_database: Database) -> Database:
 
 
 def _rule(conn, name: str, **fields) -> None:  # noqa: ANN001
-    base = {"rules": None, "min_severity": "low", "min_duration_minutes": 0,
-            "clear_after_minutes": 60, "quiet_start": None, "quiet_end": None,
-            "webhook_url": None, "webhook_secret": None, "emails": [], "mqtt": False,
-            "enabled": True}  # fmt: skip
-    store.put_rule(conn, name, None, {**base, **fields})
+    store.put_rule(conn, name, None, fields)
 
 
 def test_retries_with_backoff_then_gives_up(db: Database) -> None:
