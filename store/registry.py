@@ -1,4 +1,5 @@
-"""The registry as the collector sees it: point keys → ids, and auto-registration."""
+"""The registry as the collector sees it (point keys → ids, auto-registration), and deletes
+of rows nothing refers to (the API's)."""
 
 from __future__ import annotations
 
@@ -96,3 +97,30 @@ class PointDirectory:
         info = PointInfo(row[0], row[1])
         self.points[key] = info
         return info
+
+
+class StillReferred(Exception):
+    """A registry row that other rows still refer to: nothing was deleted."""
+
+
+def _delete(conn: psycopg.Connection, query: str, params: tuple) -> bool:
+    try:
+        with conn.transaction():
+            return conn.execute(query, params).rowcount > 0
+    except psycopg.errors.ForeignKeyViolation:
+        raise StillReferred from None
+
+
+def delete_institution(conn: psycopg.Connection, code: str) -> bool:
+    return _delete(conn, "DELETE FROM institutions WHERE code = %s", (code,))
+
+
+def delete_building(conn: psycopg.Connection, code: str) -> bool:
+    return _delete(conn, "DELETE FROM buildings WHERE code = %s", (code,))
+
+
+def delete_point(conn: psycopg.Connection, point_id: int) -> bool:
+    """Delete a point that never read (a point with readings is replaced, not deleted)."""
+    if conn.execute("SELECT 1 FROM readings WHERE point_id = %s LIMIT 1", (point_id,)).fetchone():
+        raise StillReferred
+    return _delete(conn, "DELETE FROM points WHERE id = %s", (point_id,))

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Body, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
 
 from api.deps import Admin, Db, Engineer, Viewer, not_found
 from api.models import Building, Imported, Institution, Point, RegistryDocument
-from store import RegistryError, reads, registry_import
+from store import RegistryError, reads, registry, registry_import
 from store.tokens import Principal
 
 router = APIRouter(tags=["registry"])
@@ -150,3 +150,47 @@ async def bulk_import(request: Request, caller: Engineer) -> Imported:
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(run)
+
+
+def _deleted(delete: Any, what: str) -> Response:
+    """204, 404 when gone already, 409 when something still refers to it (nothing is deleted
+    in a cascade: readings are never lost through the API)."""
+    try:
+        done = delete()
+    except registry.StillReferred:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{what} is still referred to (buildings, points, readings, findings, contracts …):"
+            " remove or replace those first",
+        ) from None
+    if not done:
+        raise not_found(what)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/institutions/{code}", status_code=204, response_class=Response)
+def delete_institution(code: str, conn: Db, caller: Admin) -> Response:
+    """Delete an institution without buildings (admin)."""
+    if reads.institution(conn, caller.scope, code) is None:
+        raise not_found(f"institution {code!r}")
+    return _deleted(lambda: registry.delete_institution(conn, code), f"institution {code!r}")
+
+
+@router.delete("/buildings/{code}", status_code=204, response_class=Response)
+def delete_building(code: str, conn: Db, caller: Admin) -> Response:
+    """Delete a building without points (admin)."""
+    if reads.building(conn, caller.scope, code) is None:
+        raise not_found(f"building {code!r}")
+    return _deleted(lambda: registry.delete_building(conn, code), f"building {code!r}")
+
+
+@router.delete("/point", status_code=204, response_class=Response)
+def delete_point(
+    key: Annotated[str, Query(max_length=200)], conn: Db, caller: Engineer
+) -> Response:
+    """Delete a point that never read (a mistyped one; a meter that read is replaced, not
+    deleted: ``meter_replacements``)."""
+    p = reads.point(conn, caller.scope, key)
+    if p is None:
+        raise not_found(f"point {key!r}")
+    return _deleted(lambda: registry.delete_point(conn, p["id"]), f"point {key!r}")

@@ -186,3 +186,22 @@ def test_alert_lifecycle_through_the_api(world: dict) -> None:
     finding = client.get(f"/findings/{world['findings'][a.code]}", headers=h).json()
     assert finding["status"] == "resolved"  # the finding is resolved with it
     assert client.post(f"/alerts/{alert_id}/resolve", headers=h).status_code == 409
+
+
+def test_deletes_refuse_what_is_referred_to(world: dict) -> None:
+    client, a, b = world["client"], world["a"], world["b"]
+    h, admin = auth(world, "engineer_a"), auth(world, "admin")
+    main_b = world["mains"][b.code]
+    assert client.delete("/point", params={"key": main_b}, headers=h).status_code == 404
+    main_a = world["mains"][a.code]
+    r = client.delete("/point", params={"key": main_a}, headers=h)
+    assert r.status_code == 409 and "referred" in r.text  # it has readings
+    point = {"building": a.code, "unit": "kWh", "energy_code": "01D", "name": "打错了"}
+    assert (
+        client.put("/point", params={"key": "typo/elec"}, json=point, headers=h).status_code == 200
+    )
+    assert client.delete("/point", params={"key": "typo/elec"}, headers=h).status_code == 204
+    assert client.get("/point", params={"key": "typo/elec"}, headers=h).status_code == 404
+    assert client.delete(f"/buildings/{a.code}", headers=h).status_code == 403  # admins only
+    assert client.delete(f"/buildings/{a.code}", headers=admin).status_code == 409
+    assert client.delete(f"/institutions/{b.institution}", headers=admin).status_code == 409
