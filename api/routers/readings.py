@@ -65,6 +65,15 @@ def _window(
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
+def _local(rows: list[dict[str, Any]], zone: str) -> list[dict[str, Any]]:
+    """Buckets written in the asked zone (2026-11-25T00:00:00+08:00, not 16:00Z the day
+    before): the same instants, read as people count days."""
+    z = ZoneInfo(zone)
+    for row in rows:
+        row["bucket"] = row["bucket"].astimezone(z)
+    return rows
+
+
 Start = Annotated[dt.datetime | None, Query(description="ISO 8601; naive: in tz")]
 End = Annotated[dt.datetime | None, Query(description="exclusive; default now")]
 Tz = Annotated[str | None, Query(description="IANA zone; default the building's")]
@@ -112,7 +121,7 @@ def get_series(
         raise not_found(f"point {point!r}")
     zone = _zone(tz, p["time_zone"])
     lo, hi = _window(start, end, zone, LONGEST[bucket])
-    rows = reads.series(conn, p, lo, hi, bucket=bucket, tz=zone)
+    rows = _local(reads.series(conn, p, lo, hi, bucket=bucket, tz=zone), zone)
     return {
         "point": p["key"],
         "unit": p["unit"],
@@ -141,7 +150,7 @@ def get_consumption(
     zone = _zone(tz, b["time_zone"])
     lo, hi = _window(start, end, zone, LONGEST[bucket])
     points = reads.points(conn, caller.scope, building=code)
-    rows = reads.consumption(conn, points, lo, hi, bucket=bucket, tz=zone)
+    rows = _local(reads.consumption(conn, points, lo, hi, bucket=bucket, tz=zone), zone)
     return {"building": code, "bucket": bucket, "time_zone": zone, "rows": rows}
 
 
