@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from api.routers import alerts, findings, health, readings, registry, reports
 from jieneng.settings import Settings, get_settings
 from store import db
+from store import findings as store_findings
 
 DESCRIPTION = """Energy and IoT monitoring for public institutions (节能).
 
@@ -39,8 +40,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_size=settings.api_pool_size,
             timeout=10.0,
             autocommit=True,
+            # Reads are short: JIT compiling a year's rollup plan costs more than it saves.
+            options="-c jit=off",
         )
         app.state.pool = pool
+        try:
+            with pool.connection() as conn:
+                app.state.service_tz = store_findings.service_tz(conn)
+        except psycopg.Error:  # the database is down: /health says so; days from the hours
+            app.state.service_tz = None
         try:
             yield
         finally:

@@ -21,6 +21,7 @@ def make_pool(
     max_size: int = 4,
     timeout: float = 30.0,
     autocommit: bool = False,
+    options: str | None = None,
 ) -> ConnectionPool:
     """Return an opened pool.
 
@@ -32,7 +33,11 @@ def make_pool(
         url,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"application_name": application_name, "autocommit": autocommit},
+        kwargs={
+            "application_name": application_name,
+            "autocommit": autocommit,
+            **({"options": options} if options else {}),
+        },
         timeout=timeout,
         open=False,
         reconnect_timeout=3600.0,

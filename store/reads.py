@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
@@ -123,6 +124,24 @@ def readings(
     )
 
 
+def _source(
+    bucket: str, start: dt.datetime, end: dt.datetime, tz: str, service_tz: str | None
+) -> tuple[str, dt.timedelta]:
+    """The rollup a series reads and its width: days and months from ``v_rollup_1d`` when
+    they are the service's days (the same zone, a window from midnight to midnight, a zone
+    without daylight saving: its days last 24 h) — 365 rows a year instead of 8,760 —, else
+    from the hours."""
+    if bucket in _TRUNC and tz == service_tz:
+        zone = ZoneInfo(tz)
+        local = [t.astimezone(zone) for t in (start, end)]
+        midnights = all(t.time() == dt.time() for t in local)
+        fixed = all(t.dst() in (None, dt.timedelta(0)) for t in local)
+        if midnights and fixed:
+            return "v_rollup_1d", dt.timedelta(days=1)
+    view = BUCKETS[bucket]
+    return view, dt.timedelta(minutes=15) if view == "v_rollup_15m" else dt.timedelta(hours=1)
+
+
 def _consumption_sql(view: str) -> str:
     """Per bucket of ``view``, the use of cumulative points (one bucket of history first)."""
     return f"""
@@ -149,11 +168,11 @@ def series(
     *,
     bucket: str,
     tz: str,
+    service_tz: str | None = None,
 ) -> list[dict[str, Any]]:
     """One point's series per bucket: ``value`` (use, for cumulative registers) or ``mean``,
     ``min``, ``max`` (instantaneous quantities), and ``n`` readings."""
-    view = BUCKETS[bucket]
-    width = dt.timedelta(minutes=15) if view == "v_rollup_15m" else dt.timedelta(hours=1)
+    view, width = _source(bucket, start, end, tz, service_tz)
     group = (
         f"date_trunc('{_TRUNC[bucket]}', bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s"
         if bucket in _TRUNC
@@ -187,13 +206,13 @@ def consumption(
     *,
     bucket: str,
     tz: str,
+    service_tz: str | None = None,
 ) -> list[dict[str, Any]]:
     """Use per bucket and energy code of a building's cumulative meters (kWh, m³)."""
     meters = [p for p in points if p["cumulative"]]
     if not meters:
         return []
-    view = BUCKETS[bucket]
-    width = dt.timedelta(minutes=15) if view == "v_rollup_15m" else dt.timedelta(hours=1)
+    view, width = _source(bucket, start, end, tz, service_tz)
     group = (
         f"date_trunc('{_TRUNC[bucket]}', c.bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s"
         if bucket in _TRUNC

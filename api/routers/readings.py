@@ -65,6 +65,7 @@ def _window(
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
+
 def _local(rows: list[dict[str, Any]], zone: str) -> list[dict[str, Any]]:
     """Buckets written in the asked zone (2026-11-25T00:00:00+08:00, not 16:00Z the day
     before): the same instants, read as people count days."""
@@ -106,6 +107,7 @@ def get_readings(
 
 @router.get("/series", response_model=Series)
 def get_series(
+    request: Request,
     point: Annotated[str, Query(max_length=200, description="point key")],
     conn: Db,
     caller: Viewer,
@@ -121,7 +123,9 @@ def get_series(
         raise not_found(f"point {point!r}")
     zone = _zone(tz, p["time_zone"])
     lo, hi = _window(start, end, zone, LONGEST[bucket])
-    rows = _local(reads.series(conn, p, lo, hi, bucket=bucket, tz=zone), zone)
+    service_tz = request.app.state.service_tz
+    rows = reads.series(conn, p, lo, hi, bucket=bucket, tz=zone, service_tz=service_tz)
+    rows = _local(rows, zone)
     return {
         "point": p["key"],
         "unit": p["unit"],
@@ -134,6 +138,7 @@ def get_series(
 
 @router.get("/buildings/{code}/consumption", response_model=Consumption)
 def get_consumption(
+    request: Request,
     code: str,
     conn: Db,
     caller: Viewer,
@@ -150,7 +155,9 @@ def get_consumption(
     zone = _zone(tz, b["time_zone"])
     lo, hi = _window(start, end, zone, LONGEST[bucket])
     points = reads.points(conn, caller.scope, building=code)
-    rows = _local(reads.consumption(conn, points, lo, hi, bucket=bucket, tz=zone), zone)
+    service_tz = request.app.state.service_tz
+    rows = reads.consumption(conn, points, lo, hi, bucket=bucket, tz=zone, service_tz=service_tz)
+    rows = _local(rows, zone)
     return {"building": code, "bucket": bucket, "time_zone": zone, "rows": rows}
 
 

@@ -108,6 +108,11 @@ def test_series_and_consumption_are_the_simulated_energy(world: dict) -> None:
     assert body["aggregation"] == "sum" and body["time_zone"] == "Asia/Shanghai"
     days = [row["value"] for row in body["rows"]]
     assert body["rows"][0]["bucket"] == "2026-07-01T00:00:00+08:00"  # days as people count
+    # Days from the daily rollup (the service's zone) and from the hours (another name of
+    # the same offset) agree.
+    hourly = client.get("/series", params={"point": main, "bucket": "1d", "tz": "Asia/Chongqing",
+                                           **window}, headers=h).json()  # fmt: skip
+    assert [r["value"] for r in hourly["rows"]] == pytest.approx(days, rel=1e-9)
     # Hourly register differences: the first hour of day one needs the last reading of
     # 30 June (stored); registers are quantized to their step.
     assert days == pytest.approx(list(world["truth"][main]), rel=0.002)
