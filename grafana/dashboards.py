@@ -1,0 +1,370 @@
+"""The dashboards, as code (grafanalib): portfolio overview, building live, meter detail,
+waste & alerts. Every panel reads the store's documented views (``v_*``) through one
+PostgreSQL datasource (uid :data:`DATASOURCE_UID`) with the read-only role; variables
+``institution``, ``building``, ``energy_class`` (and ``point`` on the meter page).
+
+Chinese titles by default, English with ``lang="en"``. Standard-coal factors in the SQL come
+from ``analytics/data/factors.yaml`` (the same numbers as the audit), not from literals here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grafanalib.core as G
+
+from analytics import factors as factorlib
+
+DATASOURCE_UID = "jieneng-pg"
+DATASOURCE = {"type": "grafana-postgresql-datasource", "uid": DATASOURCE_UID}
+
+#: key → (中文, English)
+WORDS: dict[str, tuple[str, str]] = {
+    "portfolio": ("单位总览", "Portfolio overview"),
+    "building": ("建筑实时", "Building live"),
+    "meter": ("计量点详情", "Meter detail"),
+    "waste": ("浪费与告警", "Waste & alerts"),
+    "institution": ("单位", "Institution"),
+    "building_var": ("建筑", "Building"),
+    "energy_class": ("能源分类", "Energy class"),
+    "point": ("计量点", "Point"),
+    "ranking": ("单位面积能耗排名 (kgce/m², 所选时段)", "Energy per m² ranking (kgce/m², range)"),
+    "per_capita": ("人均能耗 (kgce/人, 所选时段)", "Energy per person (kgce, range)"),
+    "today_vs_week": ("今日用电与上周同日对比", "Electricity today vs the same weekday last week"),
+    "open_alerts": ("未处理告警", "Open alerts"),
+    "power_by_item": ("分项用电 (kW, 小时平均)", "Power by end use (kW, hourly mean)"),
+    "temperatures": ("室内外温度 (°C)", "Indoor and outdoor temperature (°C)"),
+    "base_load": ("基础负荷占比", "Base-load ratio"),
+    "night_water": ("夜间用水 (0–5 点, m³/h)", "Night water flow (0–5 h, m³/h)"),
+    "raw_vs_clean": ("原始读数与 15 分钟均值", "Raw readings vs 15-minute means"),
+    "quality": ("数据质量标记", "Quality flags"),
+    "findings": ("发现的浪费 (¥, kgce)", "Findings (¥, kgce)"),
+    "alerts": ("告警", "Alerts"),
+    "waste_by_rule": ("按问题的浪费金额 (¥)", "Waste by rule (¥)"),
+}
+
+ENERGY_CLASSES = (("01", "电 electricity"), ("02", "水 water"), ("03", "燃气 gas"),
+                  ("04", "热 heat"))  # fmt: skip
+
+
+def _t(key: str, lang: str) -> str:
+    zh, en = WORDS[key]
+    return zh if lang == "zh" else en
+
+
+def _sql(raw: str, ref: str = "A", fmt: str = "time_series") -> G.SqlTarget:
+    return G.SqlTarget(rawSql=raw.strip(), format=fmt, refId=ref, datasource=DATASOURCE)
+
+
+def _kgce_case(column: str = "energy_class") -> str:
+    """SQL turning a class's use (kWh, m³) into kgce with the factors file's numbers."""
+    f = factorlib.load()
+    heat_per_kwh = f.kgce("heat") * 3.6  # heat meters count kWh; the factor is per MJ
+    return (
+        f"CASE {column} WHEN '01' THEN {f.kgce('electricity')} WHEN '03' THEN"
+        f" {f.kgce('natural_gas')} WHEN '04' THEN {heat_per_kwh:.6f} ELSE 0 END"
+    )
+
+
+def _variables(lang: str, *, point: bool = False) -> G.Templating:
+    items = [
+        G.Template(
+            name="institution",
+            label=_t("institution", lang),
+            query="SELECT institution_code AS __value, name AS __text FROM v_institutions"
+            " ORDER BY institution_code",
+            dataSource=DATASOURCE,
+            type="query",
+            multi=True,
+            includeAll=True,
+            refresh=1,
+        ),
+        G.Template(
+            name="building",
+            label=_t("building_var", lang),
+            query="SELECT building_code AS __value, name AS __text FROM v_buildings"
+            " WHERE institution_code IN (${institution:sqlstring}) ORDER BY building_code",
+            dataSource=DATASOURCE,
+            type="query",
+            multi=False,
+            refresh=1,
+        ),
+        G.Template(
+            name="energy_class",
+            label=_t("energy_class", lang),
+            query=",".join(f"{label} : {code}" for code, label in ENERGY_CLASSES),
+            type="custom",
+            multi=True,
+            includeAll=True,
+            default="01",
+        ),
+    ]
+    if point:
+        items.append(
+            G.Template(
+                name="point",
+                label=_t("point", lang),
+                query="SELECT point_key FROM v_points WHERE building_code = '${building}'"
+                " ORDER BY point_key",
+                dataSource=DATASOURCE,
+                type="query",
+                refresh=1,
+            )
+        )
+    return G.Templating(list=items)
+
+
+def _pos(x: int, y: int, w: int, h: int) -> G.GridPos:
+    return G.GridPos(h=h, w=w, x=x, y=y)
+
+
+def portfolio(lang: str = "zh") -> G.Dashboard:
+    kgce = _kgce_case()
+    ranking = f"""
+        SELECT i.name AS "{_t("institution", lang)}",
+               sum(c.value * {kgce}) / nullif(max(i.floor_area_m2), 0) AS kgce_per_m2,
+               sum(c.value * {kgce}) / nullif(max(i.headcount), 0) AS kgce_per_person
+        FROM v_consumption_1d c JOIN v_institutions i USING (institution_id)
+        WHERE $__timeFilter(c.bucket) AND i.institution_code IN (${{institution:sqlstring}})
+          AND c.energy_code IN ('01', '02', '03', '04')
+        GROUP BY i.name ORDER BY kgce_per_m2"""
+    today = """
+        SELECT b.name AS building,
+               sum(c.value) FILTER (WHERE c.bucket >= date_trunc('day', now())) AS today_kwh,
+               sum(c.value) FILTER (WHERE c.bucket >= date_trunc('day', now()) - interval '7 days'
+                                      AND c.bucket < now() - interval '7 days') AS last_week_kwh
+        FROM v_consumption_1h c JOIN v_buildings b USING (building_id)
+        WHERE c.energy_code = '01' AND c.bucket >= date_trunc('day', now()) - interval '7 days'
+          AND b.institution_code IN (${institution:sqlstring})
+        GROUP BY b.name ORDER BY b.name"""
+    open_alerts = """
+        SELECT count(*) AS alerts FROM v_alerts a JOIN v_buildings b USING (building_id)
+        WHERE a.status <> 'resolved' AND b.institution_code IN (${institution:sqlstring})"""
+    return G.Dashboard(
+        title=f"jieneng · {_t('portfolio', lang)}",
+        uid=f"jieneng-portfolio-{lang}",
+        tags=["jieneng"],
+        templating=_variables(lang),
+        time=G.Time("now-30d", "now"),
+        panels=[
+            G.Table(
+                title=_t("ranking", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(ranking, fmt="table")],
+                gridPos=_pos(0, 0, 16, 10),
+                unit="none",
+            ),
+            G.Stat(
+                title=_t("open_alerts", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(open_alerts, fmt="table")],
+                gridPos=_pos(16, 0, 8, 5),
+                format="none",
+                reduceCalc="lastNotNull",
+            ),
+            G.Table(
+                title=_t("today_vs_week", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(today, fmt="table")],
+                gridPos=_pos(0, 10, 24, 8),
+                unit="kwatth",
+            ),
+        ],  # fmt: skip
+    ).auto_panel_ids()
+
+
+def building(lang: str = "zh") -> G.Dashboard:
+    power = """
+        SELECT c.bucket AS "time", c.energy_code AS metric, sum(c.value) AS value
+        FROM v_consumption_1h c JOIN v_buildings b USING (building_id)
+        WHERE $__timeFilter(c.bucket) AND b.building_code = '${building}'
+          AND c.energy_code IN ('01A', '01B', '01C', '01D')
+        GROUP BY 1, 2 ORDER BY 1"""
+    temperatures = """
+        SELECT $__timeGroupAlias(r.bucket, $__interval), p.point_key AS metric, avg(r.avg) AS value
+        FROM v_rollup_15m r JOIN v_points p USING (point_id)
+        WHERE $__timeFilter(r.bucket) AND p.building_code = '${building}'
+          AND p.quantity = 'temperature'
+        GROUP BY 1, 2 ORDER BY 1"""
+    base_load = """
+        SELECT min(v) / nullif(avg(v), 0) AS base_load_ratio FROM (
+            SELECT c.bucket, sum(c.value) AS v
+            FROM v_consumption_1h c JOIN v_buildings b USING (building_id)
+            WHERE $__timeFilter(c.bucket) AND b.building_code = '${building}'
+              AND c.energy_code = '01'
+            GROUP BY c.bucket) h"""
+    night_water = """
+        SELECT c.bucket AS "time", sum(c.value) AS value
+        FROM v_consumption_1h c JOIN v_buildings b USING (building_id)
+        WHERE $__timeFilter(c.bucket) AND b.building_code = '${building}'
+          AND c.energy_class = '02'
+          AND extract(hour FROM c.bucket AT TIME ZONE b.time_zone) < 5
+        GROUP BY 1 ORDER BY 1"""
+    limits = [  # the setpoint rule's lines (国办发〔2007〕42号)
+        G.Threshold("blue", 0, 0.0),
+        G.Threshold("green", 1, 20.0),  # heating not above 20 °C
+        G.Threshold("orange", 2, 26.0),  # cooling not below 26 °C
+    ]
+    return G.Dashboard(
+        title=f"jieneng · {_t('building', lang)}",
+        uid=f"jieneng-building-{lang}",
+        tags=["jieneng"],
+        templating=_variables(lang),
+        time=G.Time("now-7d", "now"),
+        refresh="5m",
+        panels=[
+            G.TimeSeries(
+                title=_t("power_by_item", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(power)],
+                gridPos=_pos(0, 0, 16, 9),
+                unit="kwatt",
+                stacking={"mode": "normal", "group": "A"},
+                fillOpacity=40,
+            ),
+            G.Stat(
+                title=_t("base_load", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(base_load, fmt="table")],
+                gridPos=_pos(16, 0, 8, 9),
+                format="percentunit",
+                reduceCalc="lastNotNull",
+            ),
+            G.TimeSeries(
+                title=_t("temperatures", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(temperatures)],
+                gridPos=_pos(0, 9, 16, 9),
+                unit="celsius",
+                thresholdsStyleMode="line",
+                thresholds=limits,
+            ),
+            G.TimeSeries(
+                title=_t("night_water", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(night_water)],
+                gridPos=_pos(16, 9, 8, 9),
+                unit="m3",
+            ),
+        ],  # fmt: skip
+    ).auto_panel_ids()
+
+
+def meter(lang: str = "zh") -> G.Dashboard:
+    raw = """
+        SELECT r.time AS "time", r.value AS raw
+        FROM v_readings r WHERE $__timeFilter(r.time) AND r.point_key = '${point}'
+        ORDER BY 1"""
+    clean = """
+        SELECT r.bucket AS "time", r.avg AS mean_15m
+        FROM v_rollup_15m r JOIN v_points p USING (point_id)
+        WHERE $__timeFilter(r.bucket) AND p.point_key = '${point}'
+        ORDER BY 1"""
+    flags = """
+        SELECT r.quality AS flags, count(*) AS readings, min(r.time) AS first, max(r.time) AS last
+        FROM v_readings r WHERE $__timeFilter(r.time) AND r.point_key = '${point}'
+          AND r.quality <> 0
+        GROUP BY r.quality ORDER BY readings DESC"""
+    return G.Dashboard(
+        title=f"jieneng · {_t('meter', lang)}",
+        uid=f"jieneng-meter-{lang}",
+        tags=["jieneng"],
+        templating=_variables(lang, point=True),
+        time=G.Time("now-2d", "now"),
+        panels=[
+            G.TimeSeries(
+                title=_t("raw_vs_clean", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(raw, "A"), _sql(clean, "B")],
+                gridPos=_pos(0, 0, 24, 10),
+                unit="none",
+            ),
+            G.Table(
+                title=_t("quality", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(flags, fmt="table")],
+                gridPos=_pos(0, 10, 24, 7),
+                unit="none",
+            ),
+        ],  # fmt: skip
+    ).auto_panel_ids()
+
+
+def waste(lang: str = "zh") -> G.Dashboard:
+    findings = """
+        SELECT a.started_at, a.building_code, a.point_key, a.rule, a.status, a.severity,
+               a.waste, a.waste_unit, a.kgce, a.cny
+        FROM v_anomalies a JOIN v_buildings b USING (building_id)
+        WHERE $__timeFilter(a.started_at) AND b.institution_code IN (${institution:sqlstring})
+        ORDER BY a.started_at DESC LIMIT 500"""
+    alerts = """
+        SELECT a.opened_at, a.title, a.status, a.severity, a.assigned_to, a.cny_per_day,
+               a.kgce_per_day
+        FROM v_alerts a JOIN v_buildings b USING (building_id)
+        WHERE b.institution_code IN (${institution:sqlstring})
+          AND (a.status <> 'resolved' OR $__timeFilter(a.opened_at))
+        ORDER BY a.opened_at DESC LIMIT 200"""
+    by_rule = """
+        SELECT $__timeGroupAlias(r.started_at, '1d'), r.rule AS metric, sum(r.cny) AS value
+        FROM v_anomaly_runs r JOIN v_buildings b USING (building_id)
+        WHERE $__timeFilter(r.started_at) AND b.institution_code IN (${institution:sqlstring})
+          AND r.cny IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1"""
+    annotations = G.Annotations(list=[{
+        "name": _t("findings", lang), "datasource": DATASOURCE, "enable": True,
+        "iconColor": "orange",
+        "target": {"rawQuery": True, "format": "table", "refId": "Anno", "datasource": DATASOURCE,
+                   "rawSql": (
+            "SELECT r.started_at AS time, r.ended_at AS timeend, r.rule AS text"
+            " FROM v_anomaly_runs r JOIN v_buildings b USING (building_id)"
+            " WHERE $__timeFilter(r.started_at)"
+            " AND b.institution_code IN (${institution:sqlstring})")},
+    }])  # fmt: skip
+    return G.Dashboard(
+        title=f"jieneng · {_t('waste', lang)}",
+        uid=f"jieneng-waste-{lang}",
+        tags=["jieneng"],
+        templating=_variables(lang),
+        annotations=annotations,
+        time=G.Time("now-30d", "now"),
+        panels=[
+            G.TimeSeries(
+                title=_t("waste_by_rule", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(by_rule)],
+                gridPos=_pos(0, 0, 24, 8),
+                unit="currencyCNY",
+                drawStyle="bars",
+                stacking={"mode": "normal", "group": "A"},
+            ),
+            G.Table(
+                title=_t("alerts", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(alerts, fmt="table")],
+                gridPos=_pos(0, 8, 24, 8),
+                unit="none",
+            ),
+            G.Table(
+                title=_t("findings", lang),
+                dataSource=DATASOURCE,
+                targets=[_sql(findings, fmt="table")],
+                gridPos=_pos(0, 16, 24, 10),
+                unit="none",
+            ),
+        ],  # fmt: skip
+    ).auto_panel_ids()
+
+
+#: Every dashboard builder.
+DASHBOARDS: tuple[Callable[[str], G.Dashboard], ...] = (portfolio, building, meter, waste)
+
+
+def all_dashboards(lang: str = "zh") -> list[dict[str, Any]]:
+    """The dashboards' JSON models (as Grafana stores them)."""
+    import json
+
+    from grafanalib._gen import DashboardEncoder
+
+    return [json.loads(json.dumps(make(lang).to_json_data(), cls=DashboardEncoder))
+            for make in DASHBOARDS]  # fmt: skip
