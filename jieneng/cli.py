@@ -232,6 +232,82 @@ def alerts_run(
         time.sleep(every)
 
 
+grafana_app = typer.Typer(help="Grafana: provisioning files, push, the reader role.",
+                          no_args_is_help=True)  # fmt: skip
+app.add_typer(grafana_app, name="grafana")
+
+
+@grafana_app.command("build")
+def grafana_build(
+    directory: Annotated[Path, typer.Argument(help="Grafana's provisioning directory")],
+    user: Annotated[str, typer.Option(help="the read-only login (jieneng grafana role)")] = (
+        "jieneng_grafana"
+    ),
+    lang: Annotated[str, typer.Option(help="zh, en or both")] = "zh",
+) -> None:
+    """Write the datasource, the dashboards provider and the dashboards' JSON."""
+    from grafana import provision
+    from store import db
+
+    if lang not in ("zh", "en", "both"):
+        console.print(f"[red]--lang[/]: {lang!r} is not zh, en or both")
+        raise typer.Exit(2)
+    s = load_settings()
+    timescaledb = False
+    try:
+        with db.connect(s.database_url, application_name="jieneng-grafana") as conn:
+            timescaledb = db.backend(conn) == "timescaledb"
+    except Exception as exc:  # noqa: BLE001 - the files can be written without the database
+        console.print(f"[yellow]数据库不可用 database not reachable ({type(exc).__name__}):"
+                      " timescaledb off in the datasource[/]")  # fmt: skip
+    languages = ("zh", "en") if lang == "both" else (lang,)
+    files = provision.build(
+        directory, s.database_url, user=user, timescaledb=timescaledb, languages=languages
+    )
+    console.print(f"已写入 wrote {len(files)} files under {directory}; set"
+                  f" {provision.PASSWORD_ENV} in Grafana's environment")  # fmt: skip
+
+
+@grafana_app.command("push")
+def grafana_push(
+    url: Annotated[str, typer.Option(help="Grafana's URL, e.g. http://127.0.0.1:3000")],
+    token: Annotated[
+        str, typer.Option(help="a Grafana service-account token", envvar="GRAFANA_TOKEN")
+    ],
+    lang: Annotated[str, typer.Option(help="zh, en or both")] = "zh",
+) -> None:
+    """Create or update the dashboards through Grafana's HTTP API (folder jieneng)."""
+    from grafana import provision
+
+    languages = ("zh", "en") if lang == "both" else (lang,)
+    try:
+        uids = provision.push(url, token, languages=languages)
+    except Exception as exc:  # noqa: BLE001 - grafana-client's errors, said plainly
+        console.print(f"[red]推送失败 push failed[/]: {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    console.print("已推送 pushed: " + ", ".join(uids))
+
+
+@grafana_app.command("role")
+def grafana_role(
+    user: Annotated[str, typer.Option(help="login name for Grafana")] = "jieneng_grafana",
+    password_env: Annotated[
+        str, typer.Option(help="environment variable holding its password")
+    ] = "JIENENG_GRAFANA_DB_PASSWORD",
+) -> None:
+    """Create (or re-password) the read-only login in the jieneng_reader role."""
+    from store import db, roles
+
+    password = os.environ.get(password_env)
+    if not password:
+        console.print(f"[red]{password_env}[/]: set it to the password (it is not printed)")
+        raise typer.Exit(2)
+    with db.connect(load_settings().database_url, application_name="jieneng-grafana") as conn:
+        created = roles.reader_login(conn, user, password)
+        conn.commit()
+    console.print(f"{'created' if created else 'updated'} {user} in {roles.READER}")
+
+
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="default JIENENG_API_HOST")] = None,

@@ -5,10 +5,12 @@ contract; tokens of each role; a TestClient around the app."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.types.json import Jsonb
 
 from alerting.engine import evaluate
 from api.main import create_app
@@ -29,7 +31,18 @@ DAYS = 3
 
 
 @pytest.fixture(scope="module")
-def world(plain_database: Database) -> dict:
+def world(plain_database: Database) -> Iterator[dict]:
+    """The world on plain PostgreSQL."""
+    yield from _build(plain_database)
+
+
+@pytest.fixture(scope="module")
+def world_any(database: Database) -> Iterator[dict]:
+    """The world on each storage path (TimescaleDB skips cleanly without the extension)."""
+    yield from _build(database)
+
+
+def _build(plain_database: Database) -> Iterator[dict]:
     portfolio = make_portfolio(2, seed=8)
     sim = Simulator(portfolio, seed=8, fault_rates=dict.fromkeys(DEFAULT_RATES, 0.0))
     energy = []
@@ -53,11 +66,27 @@ def world(plain_database: Database) -> dict:
             conn.execute(
                 """INSERT INTO anomalies (point_id, building_id, rule, status, started_at,
                        ended_at, last_seen_at, run_count, severity, waste, waste_unit, kgce,
-                       kgco2, cny, detector_version)
+                       kgco2, cny, detector_version, runs)
                    SELECT p.id, p.building_id, 'after_hours', 'open', '2026-07-01T12:00Z',
-                          '2026-07-01T22:00Z', now(), 1, 'medium', 40, 'kWh', 4.9, 22, 32, 't'
+                          '2026-07-01T22:00Z', now(), 1, 'medium', 40, 'kWh', 4.9, 22, 32, 't',
+                          %s
                    FROM points p WHERE p.key = %s""",
-                (mains[x.code],),
+                (
+                    Jsonb(
+                        [
+                            {
+                                "start": "2026-07-01T12:00:00Z",
+                                "end": "2026-07-01T22:00:00Z",
+                                "severity": "medium",
+                                "waste": 40,
+                                "kgce": 4.9,
+                                "kgco2": 22,
+                                "cny": 32,
+                            }
+                        ]
+                    ),
+                    mains[x.code],
+                ),  # fmt: skip
             )
             import_document(
                 conn,
