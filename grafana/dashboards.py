@@ -175,18 +175,38 @@ def portfolio(lang: str = "zh") -> G.Dashboard:
 
 
 def building(lang: str = "zh") -> G.Dashboard:
+    # Hours for a month or less, days beyond (a year of a building's hours is 35,000 rows
+    # on scattered pages): PostgreSQL runs only the branch whose one-time filter holds.
     power = """
         SELECT c.bucket AS "time", c.energy_code AS metric, sum(c.value) AS value
         FROM v_consumption_1h c JOIN v_buildings b USING (building_id)
         WHERE $__timeFilter(c.bucket) AND b.building_code = '${building}'
-          AND c.energy_code IN ('01A', '01B', '01C', '01D')
-        GROUP BY 1, 2 ORDER BY 1"""
+          AND c.energy_code IN ('01A', '01B', '01C', '01D') AND $__timeTo()::timestamptz
+              - $__timeFrom()::timestamptz <= interval '31 days'
+        GROUP BY 1, 2
+        UNION ALL
+        SELECT c.bucket AS "time", c.energy_code AS metric, sum(c.value) / 24 AS value
+        FROM v_consumption_1d c JOIN v_buildings b USING (building_id)
+        WHERE $__timeFilter(c.bucket) AND b.building_code = '${building}'
+          AND c.energy_code IN ('01A', '01B', '01C', '01D') AND $__timeTo()::timestamptz
+              - $__timeFrom()::timestamptz > interval '31 days'
+        GROUP BY 1, 2
+        ORDER BY 1"""
     temperatures = """
         SELECT $__timeGroupAlias(r.bucket, $__interval), p.point_key AS metric, avg(r.avg) AS value
-        FROM v_rollup_15m r JOIN v_points p USING (point_id)
+        FROM v_rollup_1h r JOIN v_points p USING (point_id)
         WHERE $__timeFilter(r.bucket) AND p.building_code = '${building}'
           AND p.quantity = 'temperature'
-        GROUP BY 1, 2 ORDER BY 1"""
+          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz <= interval '31 days'
+        GROUP BY 1, 2
+        UNION ALL
+        SELECT $__timeGroupAlias(r.bucket, $__interval), p.point_key AS metric, avg(r.avg) AS value
+        FROM v_rollup_1d r JOIN v_points p USING (point_id)
+        WHERE $__timeFilter(r.bucket) AND p.building_code = '${building}'
+          AND p.quantity = 'temperature'
+          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz > interval '31 days'
+        GROUP BY 1, 2
+        ORDER BY 1"""
     base_load = """
         SELECT min(v) / nullif(avg(v), 0) AS base_load_ratio FROM (
             SELECT c.bucket, sum(c.value) AS v
@@ -252,14 +272,28 @@ def building(lang: str = "zh") -> G.Dashboard:
 
 
 def meter(lang: str = "zh") -> G.Dashboard:
+    # Raw readings for a week or less; beyond, hourly means (a year of raw readings is
+    # 35,000 points for one line).
     raw = """
         SELECT r.time AS "time", r.value AS raw
         FROM v_readings r WHERE $__timeFilter(r.time) AND r.point_key = '${point}'
+          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz <= interval '7 days'
+        UNION ALL
+        SELECT r.bucket AS "time", r.avg AS raw
+        FROM v_rollup_1h r JOIN v_points p USING (point_id)
+        WHERE $__timeFilter(r.bucket) AND p.point_key = '${point}'
+          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz > interval '7 days'
         ORDER BY 1"""
     clean = """
         SELECT r.bucket AS "time", r.avg AS mean_15m
         FROM v_rollup_15m r JOIN v_points p USING (point_id)
         WHERE $__timeFilter(r.bucket) AND p.point_key = '${point}'
+          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz <= interval '31 days'
+        UNION ALL
+        SELECT r.bucket AS "time", r.avg AS mean_15m
+        FROM v_rollup_1d r JOIN v_points p USING (point_id)
+        WHERE $__timeFilter(r.bucket) AND p.point_key = '${point}'
+          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz > interval '31 days'
         ORDER BY 1"""
     flags = """
         SELECT r.quality AS flags, count(*) AS readings, min(r.time) AS first, max(r.time) AS last

@@ -18,41 +18,40 @@ SELECT b.id AS building_id, b.code AS building_code, b.name, b.institution_id,
 FROM buildings b JOIN institutions i ON i.id = b.institution_id;
 
 -- Use per hour / day of cumulative registers: the register's last value in the bucket minus
--- the one before (a rollover adds the rollover value; a drop without one is a reset and
--- gives no value), times the multiplier; energy_class is the code's first two characters.
+-- the one in the bucket before (a rollover adds the rollover value; a drop without one is a
+-- reset and gives no value), times the multiplier; energy_class is the code's first two
+-- characters. The bucket before is found by an equality join on the rollup's key, not by a
+-- window: a dashboard's filters on time, building or institution then reach the rollup scan
+-- (a window over all points would compute every meter's year for each panel).
 CREATE VIEW v_consumption_1h AS
-SELECT bucket, point_id, building_id, institution_id, energy_code,
-       left(energy_code, 2) AS energy_class, unit,
-       CASE WHEN delta >= 0 THEN delta * multiplier
-            WHEN rollover_value IS NOT NULL THEN (delta + rollover_value) * multiplier
+SELECT r.bucket, r.point_id, p.building_id, b.institution_id, p.energy_code,
+       left(p.energy_code, 2) AS energy_class, p.unit,
+       CASE WHEN r.last_value >= prev.last_value
+                THEN (r.last_value - prev.last_value) * p.multiplier
+            WHEN p.rollover_value IS NOT NULL
+                THEN (r.last_value - prev.last_value + p.rollover_value) * p.multiplier
        END AS value
-FROM (
-    SELECT r.bucket, r.point_id, p.building_id, b.institution_id, p.energy_code, p.unit,
-           p.multiplier, p.rollover_value,
-           r.last_value - lag(r.last_value) OVER w AS delta,
-           r.bucket - lag(r.bucket) OVER w AS step
-    FROM rollup_1h r JOIN points p ON p.id = r.point_id JOIN buildings b ON b.id = p.building_id
-    WHERE p.cumulative
-    WINDOW w AS (PARTITION BY r.point_id ORDER BY r.bucket)
-) d
-WHERE step = interval '1 hour';
+FROM rollup_1h r
+JOIN rollup_1h prev ON prev.point_id = r.point_id AND prev.bucket = r.bucket - interval '1 hour'
+JOIN points p ON p.id = r.point_id
+JOIN buildings b ON b.id = p.building_id
+WHERE p.cumulative;
 
+-- Days are the service's (rollup_1d buckets are local midnights in ${service_tz}).
 CREATE VIEW v_consumption_1d AS
-SELECT bucket, point_id, building_id, institution_id, energy_code,
-       left(energy_code, 2) AS energy_class, unit,
-       CASE WHEN delta >= 0 THEN delta * multiplier
-            WHEN rollover_value IS NOT NULL THEN (delta + rollover_value) * multiplier
+SELECT r.bucket, r.point_id, p.building_id, b.institution_id, p.energy_code,
+       left(p.energy_code, 2) AS energy_class, p.unit,
+       CASE WHEN r.last_value >= prev.last_value
+                THEN (r.last_value - prev.last_value) * p.multiplier
+            WHEN p.rollover_value IS NOT NULL
+                THEN (r.last_value - prev.last_value + p.rollover_value) * p.multiplier
        END AS value
-FROM (
-    SELECT r.bucket, r.point_id, p.building_id, b.institution_id, p.energy_code, p.unit,
-           p.multiplier, p.rollover_value,
-           r.last_value - lag(r.last_value) OVER w AS delta,
-           r.bucket - lag(r.bucket) OVER w AS step
-    FROM rollup_1d r JOIN points p ON p.id = r.point_id JOIN buildings b ON b.id = p.building_id
-    WHERE p.cumulative
-    WINDOW w AS (PARTITION BY r.point_id ORDER BY r.bucket)
-) d
-WHERE step BETWEEN interval '23 hours' AND interval '25 hours';
+FROM rollup_1d r
+JOIN rollup_1d prev ON prev.point_id = r.point_id
+ AND prev.bucket = ((r.bucket AT TIME ZONE ${service_tz}) - interval '1 day') AT TIME ZONE ${service_tz}
+JOIN points p ON p.id = r.point_id
+JOIN buildings b ON b.id = p.building_id
+WHERE p.cumulative;
 
 -- Alerts as the dashboards show them (no rule secrets, no notification targets).
 CREATE VIEW v_alerts AS
