@@ -38,7 +38,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "base_load": ("基础负荷占比", "Base-load ratio"),
     "night_water": ("夜间用水 (0–5 点, m³/h)", "Night water flow (0–5 h, m³/h)"),
     "raw_vs_clean": ("原始读数与 15 分钟均值", "Raw readings vs 15-minute means"),
-    "quality": ("数据质量标记", "Quality flags"),
+    "quality": ("数据质量标记 (时段末 31 天内)", "Quality flags (the range's last 31 days)"),
     "findings": ("发现的浪费 (¥, kgce)", "Findings (¥, kgce)"),
     "alerts": ("告警", "Alerts"),
     "waste_by_rule": ("按问题的浪费金额 (¥)", "Waste by rule (¥)"),
@@ -298,7 +298,7 @@ def meter(lang: str = "zh") -> G.Dashboard:
     flags = """
         SELECT r.quality AS flags, count(*) AS readings, min(r.time) AS first, max(r.time) AS last
         FROM v_readings r WHERE $__timeFilter(r.time) AND r.point_key = '${point}'
-          AND r.quality <> 0
+          AND r.time >= $__timeTo()::timestamptz - interval '31 days' AND r.quality <> 0
         GROUP BY r.quality ORDER BY readings DESC"""
     return G.Dashboard(
         title=f"jieneng · {_t('meter', lang)}",
