@@ -131,11 +131,15 @@ def portfolio(lang: str = "zh") -> G.Dashboard:
         GROUP BY i.name ORDER BY kgce_per_m2"""
     today = """
         SELECT b.name AS building,
-               sum(c.value) FILTER (WHERE c.bucket >= date_trunc('day', now())) AS today_kwh,
-               sum(c.value) FILTER (WHERE c.bucket >= date_trunc('day', now()) - interval '7 days'
+               sum(c.value) FILTER (WHERE c.bucket >= b.midnight) AS today_kwh,
+               sum(c.value) FILTER (WHERE c.bucket >= b.midnight - interval '7 days'
                                       AND c.bucket < now() - interval '7 days') AS last_week_kwh
-        FROM v_consumption_1h c JOIN v_buildings b USING (building_id)
-        WHERE c.energy_code = '01' AND c.bucket >= date_trunc('day', now()) - interval '7 days'
+        FROM v_consumption_1h c
+        JOIN (SELECT building_id, name, institution_code,
+                     date_trunc('day', now() AT TIME ZONE time_zone) AT TIME ZONE time_zone
+                         AS midnight  -- the building's local midnight, not the session's
+              FROM v_buildings) b USING (building_id)
+        WHERE c.energy_code = '01' AND c.bucket >= b.midnight - interval '7 days'
           AND b.institution_code IN (${institution:sqlstring})
         GROUP BY b.name ORDER BY b.name"""
     open_alerts = """
