@@ -4,10 +4,10 @@ Every function takes ``scope``: the institution ids the caller may see (None: al
 filter is part of each query's WHERE clause, so a row outside the scope is never read — an
 unknown code and a code of another institution look the same (None, the API's 404).
 
-Series come from the rollup views (``v_rollup_15m`` / ``v_rollup_1h``), aggregated by what
-the point measures: consumption for cumulative registers (the register's last value in a
-bucket minus the one before, a rollover adding the rollover value, a drop without one a
-reset; times the multiplier), mean/min/max for power, flow, temperature and humidity.
+Series come from the documented views, aggregated by what the point measures: use for
+cumulative registers from ``v_consumption_*`` (register differences per bucket, rollovers
+added, resets left out, times the multiplier — the dashboards' views too), mean/min/max
+for power, flow, temperature and humidity from ``v_rollup_*``.
 """
 
 from __future__ import annotations
@@ -124,40 +124,36 @@ def readings(
     )
 
 
+#: The consumption view of each rollup (migration 0011: register differences per bucket).
+USE_OF = {
+    "v_rollup_15m": "v_consumption_15m",
+    "v_rollup_1h": "v_consumption_1h",
+    "v_rollup_1d": "v_consumption_1d",
+}
+
+
 def _source(
     bucket: str, start: dt.datetime, end: dt.datetime, tz: str, service_tz: str | None
-) -> tuple[str, dt.timedelta]:
-    """The rollup a series reads and its width: days and months from ``v_rollup_1d`` when
-    they are the service's days (the same zone, a window from midnight to midnight, a zone
-    without daylight saving: its days last 24 h) — 365 rows a year instead of 8,760 —, else
-    from the hours."""
+) -> str:
+    """The rollup a series reads: days and months from ``v_rollup_1d`` when they are the
+    service's days (the same zone, a window from midnight to midnight, a zone without
+    daylight saving: its days last 24 h) — 365 rows a year instead of 8,760 —, else from the
+    hours."""
     if bucket in _TRUNC and tz == service_tz:
         zone = ZoneInfo(tz)
         local = [t.astimezone(zone) for t in (start, end)]
         midnights = all(t.time() == dt.time() for t in local)
         fixed = all(t.dst() in (None, dt.timedelta(0)) for t in local)
         if midnights and fixed:
-            return "v_rollup_1d", dt.timedelta(days=1)
-    view = BUCKETS[bucket]
-    return view, dt.timedelta(minutes=15) if view == "v_rollup_15m" else dt.timedelta(hours=1)
+            return "v_rollup_1d"
+    return BUCKETS[bucket]
 
 
-def _consumption_sql(view: str) -> str:
-    """Per bucket of ``view``, the use of cumulative points (one bucket of history first)."""
-    return f"""
-        SELECT bucket, point_id,
-               CASE WHEN delta >= 0 THEN delta * multiplier
-                    WHEN rollover_value IS NOT NULL THEN (delta + rollover_value) * multiplier
-               END AS value
-        FROM (
-            SELECT r.bucket, r.point_id, p.multiplier, p.rollover_value,
-                   r.last_value - lag(r.last_value) OVER w AS delta,
-                   r.bucket - lag(r.bucket) OVER w AS step
-            FROM {view} r JOIN points p ON p.id = r.point_id
-            WHERE r.point_id = ANY(%(points)s) AND r.bucket >= %(history)s AND r.bucket < %(end)s
-            WINDOW w AS (PARTITION BY r.point_id ORDER BY r.bucket)
-        ) d
-        WHERE bucket >= %(start)s AND step = %(width)s"""
+def _group(bucket: str) -> str:
+    """The bucket a row falls in: the rollup's own, or its day or month in ``%(tz)s``."""
+    if bucket in _TRUNC:
+        return f"date_trunc('{_TRUNC[bucket]}', bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s"
+    return "bucket"
 
 
 def series(
@@ -170,30 +166,20 @@ def series(
     tz: str,
     service_tz: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One point's series per bucket: ``value`` (use, for cumulative registers) or ``mean``,
-    ``min``, ``max`` (instantaneous quantities), and ``n`` readings."""
-    view, width = _source(bucket, start, end, tz, service_tz)
-    group = (
-        f"date_trunc('{_TRUNC[bucket]}', bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s"
-        if bucket in _TRUNC
-        else "bucket"
-    )
-    params = {
-        "points": [point["id"]],
-        "start": start,
-        "end": end,
-        "history": start - width,
-        "width": width,
-        "tz": tz,
-    }
+    """One point's series per bucket: ``value`` (use, for cumulative registers, from the
+    consumption views) or ``mean``, ``min``, ``max`` (instantaneous quantities), and ``n``."""
+    view = _source(bucket, start, end, tz, service_tz)
+    params = {"point": point["id"], "start": start, "end": end, "tz": tz}
     if point["cumulative"]:
-        query = f"""SELECT {group} AS bucket, sum(value) AS value, count(value) AS n
-                    FROM ({_consumption_sql(view)}) c GROUP BY 1 ORDER BY 1"""
+        query = f"""SELECT {_group(bucket)} AS bucket, sum(value) AS value, count(value) AS n
+                    FROM {USE_OF[view]}
+                    WHERE point_id = %(point)s AND bucket >= %(start)s AND bucket < %(end)s
+                    GROUP BY 1 ORDER BY 1"""
     else:
-        query = f"""SELECT {group} AS bucket, sum(sum) / sum(n) AS mean, min(min) AS min,
-                           max(max) AS max, sum(n) AS n
+        query = f"""SELECT {_group(bucket)} AS bucket, sum(sum) / sum(n) AS mean,
+                           min(min) AS min, max(max) AS max, sum(n) AS n
                     FROM {view}
-                    WHERE point_id = %(points)s[1] AND bucket >= %(start)s AND bucket < %(end)s
+                    WHERE point_id = %(point)s AND bucket >= %(start)s AND bucket < %(end)s
                     GROUP BY 1 ORDER BY 1"""
     return _rows(conn, query, params)
 
@@ -209,33 +195,16 @@ def consumption(
     service_tz: str | None = None,
 ) -> list[dict[str, Any]]:
     """Use per bucket and energy code of a building's cumulative meters (kWh, m³)."""
-    meters = [p for p in points if p["cumulative"]]
+    meters = [p["id"] for p in points if p["cumulative"]]
     if not meters:
         return []
-    view, width = _source(bucket, start, end, tz, service_tz)
-    group = (
-        f"date_trunc('{_TRUNC[bucket]}', c.bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s"
-        if bucket in _TRUNC
-        else "c.bucket"
-    )
-    codes = {p["id"]: p["energy_code"] or "" for p in meters}
-    query = f"""SELECT {group} AS bucket, m.energy_code, sum(c.value) AS value,
-                       count(DISTINCT c.point_id) AS meters
-                FROM ({_consumption_sql(view)}) c
-                JOIN unnest(%(ids)s::int[], %(codes)s::text[]) AS m(point_id, energy_code)
-                  USING (point_id)
+    view = USE_OF[_source(bucket, start, end, tz, service_tz)]
+    query = f"""SELECT {_group(bucket)} AS bucket, coalesce(energy_code, '') AS energy_code,
+                       sum(value) AS value, count(DISTINCT point_id) AS meters
+                FROM {view}
+                WHERE point_id = ANY(%(points)s) AND bucket >= %(start)s AND bucket < %(end)s
                 GROUP BY 1, 2 ORDER BY 1, 2"""
-    params = {
-        "points": list(codes),
-        "ids": list(codes),
-        "codes": list(codes.values()),
-        "start": start,
-        "end": end,
-        "history": start - width,
-        "width": width,
-        "tz": tz,
-    }
-    return _rows(conn, query, params)
+    return _rows(conn, query, {"points": meters, "start": start, "end": end, "tz": tz})
 
 
 def latest(

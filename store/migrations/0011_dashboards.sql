@@ -23,6 +23,21 @@ FROM buildings b JOIN institutions i ON i.id = b.institution_id;
 -- characters. The bucket before is found by an equality join on the rollup's key, not by a
 -- window: a dashboard's filters on time, building or institution then reach the rollup scan
 -- (a window over all points would compute every meter's year for each panel).
+CREATE VIEW v_consumption_15m AS
+SELECT r.bucket, r.point_id, p.building_id, b.institution_id, p.energy_code,
+       left(p.energy_code, 2) AS energy_class, p.unit,
+       CASE WHEN r.last_value >= prev.last_value
+                THEN (r.last_value - prev.last_value) * p.multiplier
+            WHEN p.rollover_value IS NOT NULL
+                THEN (r.last_value - prev.last_value + p.rollover_value) * p.multiplier
+       END AS value
+FROM rollup_15m r
+JOIN rollup_15m prev
+  ON prev.point_id = r.point_id AND prev.bucket = r.bucket - interval '15 minutes'
+JOIN points p ON p.id = r.point_id
+JOIN buildings b ON b.id = p.building_id
+WHERE p.cumulative;
+
 CREATE VIEW v_consumption_1h AS
 SELECT r.bucket, r.point_id, p.building_id, b.institution_id, p.energy_code,
        left(p.energy_code, 2) AS energy_class, p.unit,
@@ -70,5 +85,5 @@ END
 $$;
 GRANT USAGE ON SCHEMA public TO jieneng_reader;
 GRANT SELECT ON v_institutions, v_buildings, v_points, v_readings, v_rollup_15m, v_rollup_1h,
-    v_rollup_1d, v_consumption_1h, v_consumption_1d, v_anomalies, v_anomaly_runs, v_alerts
+    v_rollup_1d, v_consumption_15m, v_consumption_1h, v_consumption_1d, v_anomalies, v_anomaly_runs, v_alerts
     TO jieneng_reader;
