@@ -115,6 +115,31 @@ def _variables(lang: str, *, point: bool = False) -> G.Templating:
     return G.Templating(list=items)
 
 
+#: The span of the dashboard's time range, in SQL.
+_SPAN = "$__timeTo()::timestamptz - $__timeFrom()::timestamptz"
+
+
+def _by_range(short: str, long: str, *, days: int, group: str = "") -> str:
+    """One query that reads ``short`` (a SELECT … WHERE …) for ranges up to ``days`` and
+    ``long`` beyond: PostgreSQL runs only the branch whose one-time filter holds (a year of a
+    building's hours is 35,000 rows on scattered pages; its days are 365)."""
+    return (
+        f"{short}\n  AND {_SPAN} <= interval '{days} days' {group}\nUNION ALL\n"
+        f"{long}\n  AND {_SPAN} > interval '{days} days' {group}\nORDER BY 1"
+    )
+
+
+def _panel(kind: type, title: str, *queries: str, pos: G.GridPos, unit: str, **extra: Any):
+    """A panel on the datasource: time series (``queries`` A, B …) or a table/stat (one query,
+    ``format="table"``); ``unit`` is Grafana's unit id (a stat's ``format``)."""
+    table = kind is not G.TimeSeries
+    targets = [_sql(q, chr(ord("A") + k), fmt="table" if table else "time_series")
+               for k, q in enumerate(queries)]  # fmt: skip
+    units = {"format": unit} if kind is G.Stat else {"unit": unit}
+    return kind(title=title, dataSource=DATASOURCE, targets=targets, gridPos=pos, **units,
+                **extra)  # fmt: skip
+
+
 def _pos(x: int, y: int, w: int, h: int) -> G.GridPos:
     return G.GridPos(h=h, w=w, x=x, y=y)
 
@@ -152,65 +177,45 @@ def portfolio(lang: str = "zh") -> G.Dashboard:
         templating=_variables(lang),
         time=G.Time("now-30d", "now"),
         panels=[
-            G.Table(
-                title=_t("ranking", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(ranking, fmt="table")],
-                gridPos=_pos(0, 0, 16, 10),
+            _panel(G.Table, _t("ranking", lang), ranking, pos=_pos(0, 0, 16, 10), unit="none"),
+            _panel(
+                G.Stat,
+                _t("open_alerts", lang),
+                open_alerts,
+                pos=_pos(16, 0, 8, 5),
                 unit="none",
-            ),
-            G.Stat(
-                title=_t("open_alerts", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(open_alerts, fmt="table")],
-                gridPos=_pos(16, 0, 8, 5),
-                format="none",
                 reduceCalc="lastNotNull",
             ),
-            G.Table(
-                title=_t("today_vs_week", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(today, fmt="table")],
-                gridPos=_pos(0, 10, 24, 8),
-                unit="kwatth",
+            _panel(
+                G.Table, _t("today_vs_week", lang), today, pos=_pos(0, 10, 24, 8), unit="kwatth"
             ),
-        ],  # fmt: skip
+        ],
     ).auto_panel_ids()
 
 
 def building(lang: str = "zh") -> G.Dashboard:
-    # Hours for a month or less, days beyond (a year of a building's hours is 35,000 rows
-    # on scattered pages): PostgreSQL runs only the branch whose one-time filter holds.
     power = """
-        SELECT c.bucket AS "time", c.energy_code AS metric, sum(c.value) AS value
-        FROM v_consumption_1h c JOIN v_buildings b USING (building_id)
+        SELECT c.bucket AS "time", c.energy_code AS metric, sum(c.value)SCALE AS value
+        FROM VIEW c JOIN v_buildings b USING (building_id)
         WHERE $__timeFilter(c.bucket) AND b.building_code = '${building}'
-          AND c.energy_code IN ('01A', '01B', '01C', '01D') AND $__timeTo()::timestamptz
-              - $__timeFrom()::timestamptz <= interval '31 days'
-        GROUP BY 1, 2
-        UNION ALL
-        SELECT c.bucket AS "time", c.energy_code AS metric, sum(c.value) / 24 AS value
-        FROM v_consumption_1d c JOIN v_buildings b USING (building_id)
-        WHERE $__timeFilter(c.bucket) AND b.building_code = '${building}'
-          AND c.energy_code IN ('01A', '01B', '01C', '01D') AND $__timeTo()::timestamptz
-              - $__timeFrom()::timestamptz > interval '31 days'
-        GROUP BY 1, 2
-        ORDER BY 1"""
+          AND c.energy_code IN ('01A', '01B', '01C', '01D')"""
+    power = _by_range(
+        power.replace("VIEW", "v_consumption_1h").replace("SCALE", ""),
+        power.replace("VIEW", "v_consumption_1d").replace("SCALE", " / 24"),  # kWh/day → kW
+        days=31,
+        group="GROUP BY 1, 2",
+    )
     temperatures = """
         SELECT $__timeGroupAlias(r.bucket, $__interval), p.point_key AS metric, avg(r.avg) AS value
-        FROM v_rollup_1h r JOIN v_points p USING (point_id)
+        FROM VIEW r JOIN v_points p USING (point_id)
         WHERE $__timeFilter(r.bucket) AND p.building_code = '${building}'
-          AND p.quantity = 'temperature'
-          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz <= interval '31 days'
-        GROUP BY 1, 2
-        UNION ALL
-        SELECT $__timeGroupAlias(r.bucket, $__interval), p.point_key AS metric, avg(r.avg) AS value
-        FROM v_rollup_1d r JOIN v_points p USING (point_id)
-        WHERE $__timeFilter(r.bucket) AND p.building_code = '${building}'
-          AND p.quantity = 'temperature'
-          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz > interval '31 days'
-        GROUP BY 1, 2
-        ORDER BY 1"""
+          AND p.quantity = 'temperature'"""
+    temperatures = _by_range(
+        temperatures.replace("VIEW", "v_rollup_1h"),
+        temperatures.replace("VIEW", "v_rollup_1d"),
+        days=31,
+        group="GROUP BY 1, 2",
+    )
     base_load = """
         SELECT min(v) / nullif(avg(v), 0) AS base_load_ratio FROM (
             SELECT c.bucket, sum(c.value) AS v
@@ -238,67 +243,55 @@ def building(lang: str = "zh") -> G.Dashboard:
         time=G.Time("now-7d", "now"),
         refresh="5m",
         panels=[
-            G.TimeSeries(
-                title=_t("power_by_item", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(power)],
-                gridPos=_pos(0, 0, 16, 9),
+            _panel(
+                G.TimeSeries,
+                _t("power_by_item", lang),
+                power,
+                pos=_pos(0, 0, 16, 9),
                 unit="kwatt",
                 stacking={"mode": "normal", "group": "A"},
                 fillOpacity=40,
             ),
-            G.Stat(
-                title=_t("base_load", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(base_load, fmt="table")],
-                gridPos=_pos(16, 0, 8, 9),
-                format="percentunit",
+            _panel(
+                G.Stat,
+                _t("base_load", lang),
+                base_load,
+                pos=_pos(16, 0, 8, 9),
+                unit="percentunit",
                 reduceCalc="lastNotNull",
             ),
-            G.TimeSeries(
-                title=_t("temperatures", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(temperatures)],
-                gridPos=_pos(0, 9, 16, 9),
+            _panel(
+                G.TimeSeries,
+                _t("temperatures", lang),
+                temperatures,
+                pos=_pos(0, 9, 16, 9),
                 unit="celsius",
                 thresholdsStyleMode="line",
                 thresholds=limits,
             ),
-            G.TimeSeries(
-                title=_t("night_water", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(night_water)],
-                gridPos=_pos(16, 9, 8, 9),
-                unit="m3",
+            _panel(
+                G.TimeSeries, _t("night_water", lang), night_water, pos=_pos(16, 9, 8, 9), unit="m3"
             ),
-        ],  # fmt: skip
+        ],
     ).auto_panel_ids()
 
 
 def meter(lang: str = "zh") -> G.Dashboard:
-    # Raw readings for a week or less; beyond, hourly means (a year of raw readings is
-    # 35,000 points for one line).
-    raw = """
-        SELECT r.time AS "time", r.value AS raw
-        FROM v_readings r WHERE $__timeFilter(r.time) AND r.point_key = '${point}'
-          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz <= interval '7 days'
-        UNION ALL
-        SELECT r.bucket AS "time", r.avg AS raw
-        FROM v_rollup_1h r JOIN v_points p USING (point_id)
-        WHERE $__timeFilter(r.bucket) AND p.point_key = '${point}'
-          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz > interval '7 days'
-        ORDER BY 1"""
+    raw = _by_range(  # raw readings for a week; beyond, hourly means (a year is 35,000 points)
+        """SELECT r.time AS "time", r.value AS raw
+           FROM v_readings r WHERE $__timeFilter(r.time) AND r.point_key = '${point}'""",
+        """SELECT r.bucket AS "time", r.avg AS raw
+           FROM v_rollup_1h r JOIN v_points p USING (point_id)
+           WHERE $__timeFilter(r.bucket) AND p.point_key = '${point}'""",
+        days=7,
+    )
     clean = """
         SELECT r.bucket AS "time", r.avg AS mean_15m
-        FROM v_rollup_15m r JOIN v_points p USING (point_id)
-        WHERE $__timeFilter(r.bucket) AND p.point_key = '${point}'
-          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz <= interval '31 days'
-        UNION ALL
-        SELECT r.bucket AS "time", r.avg AS mean_15m
-        FROM v_rollup_1d r JOIN v_points p USING (point_id)
-        WHERE $__timeFilter(r.bucket) AND p.point_key = '${point}'
-          AND $__timeTo()::timestamptz - $__timeFrom()::timestamptz > interval '31 days'
-        ORDER BY 1"""
+        FROM VIEW r JOIN v_points p USING (point_id)
+        WHERE $__timeFilter(r.bucket) AND p.point_key = '${point}'"""
+    clean = _by_range(
+        clean.replace("VIEW", "v_rollup_15m"), clean.replace("VIEW", "v_rollup_1d"), days=31
+    )
     flags = """
         SELECT r.quality AS flags, count(*) AS readings, min(r.time) AS first, max(r.time) AS last
         FROM v_readings r WHERE $__timeFilter(r.time) AND r.point_key = '${point}'
@@ -311,21 +304,16 @@ def meter(lang: str = "zh") -> G.Dashboard:
         templating=_variables(lang, point=True),
         time=G.Time("now-2d", "now"),
         panels=[
-            G.TimeSeries(
-                title=_t("raw_vs_clean", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(raw, "A"), _sql(clean, "B")],
-                gridPos=_pos(0, 0, 24, 10),
+            _panel(
+                G.TimeSeries,
+                _t("raw_vs_clean", lang),
+                raw,
+                clean,
+                pos=_pos(0, 0, 24, 10),
                 unit="none",
             ),
-            G.Table(
-                title=_t("quality", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(flags, fmt="table")],
-                gridPos=_pos(0, 10, 24, 7),
-                unit="none",
-            ),
-        ],  # fmt: skip
+            _panel(G.Table, _t("quality", lang), flags, pos=_pos(0, 10, 24, 7), unit="none"),
+        ],
     ).auto_panel_ids()
 
 
@@ -367,30 +355,18 @@ def waste(lang: str = "zh") -> G.Dashboard:
         annotations=annotations,
         time=G.Time("now-30d", "now"),
         panels=[
-            G.TimeSeries(
-                title=_t("waste_by_rule", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(by_rule)],
-                gridPos=_pos(0, 0, 24, 8),
+            _panel(
+                G.TimeSeries,
+                _t("waste_by_rule", lang),
+                by_rule,
+                pos=_pos(0, 0, 24, 8),
                 unit="currencyCNY",
                 drawStyle="bars",
                 stacking={"mode": "normal", "group": "A"},
             ),
-            G.Table(
-                title=_t("alerts", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(alerts, fmt="table")],
-                gridPos=_pos(0, 8, 24, 8),
-                unit="none",
-            ),
-            G.Table(
-                title=_t("findings", lang),
-                dataSource=DATASOURCE,
-                targets=[_sql(findings, fmt="table")],
-                gridPos=_pos(0, 16, 24, 10),
-                unit="none",
-            ),
-        ],  # fmt: skip
+            _panel(G.Table, _t("alerts", lang), alerts, pos=_pos(0, 8, 24, 8), unit="none"),
+            _panel(G.Table, _t("findings", lang), findings, pos=_pos(0, 16, 24, 10), unit="none"),
+        ],
     ).auto_panel_ids()
 
 
