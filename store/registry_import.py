@@ -698,15 +698,23 @@ def _read_csv(path: Path, text: str, errors: _Errors) -> dict[str, list[_Row]]:
 
 
 def _read(path: Path, errors: _Errors) -> dict[str, list[_Row]]:
-    suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".csv"):
-        raise RegistryError(f"{path.name}: unsupported file type (expected .yaml, .yml or .csv)")
+    _check_type(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise RegistryError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return _parse(path, data, errors)
+
+
+def _check_type(path: Path) -> None:
+    if path.suffix.lower() not in (".yaml", ".yml", ".csv"):
+        raise RegistryError(f"{path.name}: unsupported file type (expected .yaml, .yml or .csv)")
+
+
+def _parse(path: Path, data: bytes, errors: _Errors) -> dict[str, list[_Row]]:
+    """The rows of a file's bytes, by its type (``path`` names it in errors)."""
     text = _decode(path, data)
-    if suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         return _read_csv(path, text, errors)
     return _read_yaml(path, text, errors)
 
@@ -1145,12 +1153,8 @@ def import_bytes(
     one of those institution codes (see :func:`import_document`)."""
     errors = _Errors()
     path = Path(name)
-    suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".csv"):
-        raise RegistryError(f"{name}: unsupported file type (expected .yaml, .yml or .csv)")
-    text = _decode(path, data)
-    rows = _read_csv(path, text, errors) if suffix == ".csv" else _read_yaml(path, text, errors)
-    return _import(conn, rows, errors, institutions=institutions)
+    _check_type(path)
+    return _import(conn, _parse(path, data, errors), errors, institutions=institutions)
 
 
 def import_document(
