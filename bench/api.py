@@ -33,7 +33,6 @@ import datetime as dt
 import multiprocessing as mp
 import os
 import random
-import socket
 import sys
 import time
 import uuid
@@ -48,6 +47,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jieneng import broker  # noqa: E402
 from simulators.backfill import import_portfolio, point_ids  # noqa: E402
 from simulators.portfolio import Portfolio, make_portfolio  # noqa: E402
 from store import findings, maintenance, migrate, tokens  # noqa: E402
@@ -345,12 +345,6 @@ def serve(url: str, port: int) -> None:
     uvicorn.Server(config).run()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --- requests ---------------------------------------------------------------------------------
 
 ENDPOINTS = (
@@ -472,23 +466,28 @@ def timed(what: str, fn: Callable[[], object]) -> tuple[object, float]:
 # --- main -------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="100 meters × 60 days, 50 requests")
+def add_data_options(ap: argparse.ArgumentParser) -> None:
+    """The options of the database both benches build (bench/api.py, bench/dashboards.py)."""
     ap.add_argument("--meters", type=int, help="cumulative meters (default 1,000; 100 quick)")
     ap.add_argument("--days", type=int, help="days of 15-minute readings (365; 60 quick)")
-    ap.add_argument("--requests", type=int, help="per endpoint, half per token (200; 50 quick)")
-    ap.add_argument("--warmup", type=int, default=5, help="untimed, per endpoint and token")
     ap.add_argument("--findings", type=int, help="findings rows (3 per building)")
     ap.add_argument("--backend", choices=("postgres", "timescaledb"), default="postgres")
     ap.add_argument("--batch-days", type=int, default=4, help="days of readings per write")
     ap.add_argument("--refresh-days", type=int, default=30, help="days between rollup refreshes")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
+    ap.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     ap.add_argument(
         "--dsn",
         default=os.environ.get("JIENENG_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"),
     )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="100 meters × 60 days, 50 requests")
+    ap.add_argument("--requests", type=int, help="per endpoint, half per token (200; 50 quick)")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed, per endpoint and token")
+    add_data_options(ap)
     args = ap.parse_args()
     meters = args.meters or (100 if args.quick else 1000)
     days = args.days or (60 if args.quick else 365)
@@ -568,7 +567,7 @@ def main() -> None:
             ),
         ]
 
-        port = free_port()
+        port = broker.free_port()
         server = mp.get_context("spawn").Process(target=serve, args=(url, port), daemon=True)
         server.start()
         base = f"http://127.0.0.1:{port}"

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import re
 import sys
@@ -387,25 +386,14 @@ def pooled(samples: Sequence[Sequence[float]], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="100 meters × 60 days, 5 repetitions")
-    ap.add_argument("--meters", type=int, help="cumulative meters (default 1,000; 100 quick)")
-    ap.add_argument("--days", type=int, help="days of 15-minute readings (365; 60 quick)")
     ap.add_argument("--repeat", type=int, help="timed runs per query and range (20; 5 quick)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs per query and range")
-    ap.add_argument("--findings", type=int, help="findings rows (3 per building)")
-    ap.add_argument("--backend", choices=("postgres", "timescaledb"), default="postgres")
-    ap.add_argument("--batch-days", type=int, default=4, help="days of readings per write")
-    ap.add_argument("--refresh-days", type=int, default=30, help="days between rollup refreshes")
-    ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=60.0, help="statement timeout (s)")
     ap.add_argument("--slow-s", type=float, default=2.0, help="a warm-up over this (s) …")
     ap.add_argument("--slow-repeat", type=int, default=5, help="… gets this many timed runs")
     ap.add_argument("--no-explain", action="store_true", help="no EXPLAIN of slow queries")
-    ap.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     ap.add_argument("--reuse-db", metavar="NAME", help="time this kept database, build none")
-    ap.add_argument(
-        "--dsn",
-        default=os.environ.get("JIENENG_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    bench_api.add_data_options(ap)
     args = ap.parse_args()
     meters = args.meters or (100 if args.quick else 1000)
     days = args.days or (60 if args.quick else 365)
