@@ -143,3 +143,8 @@ def deliver(
             store.sent(conn, n, now)
             counts["sent"] += 1
     return counts
+
+
+def run(conn: psycopg.Connection, settings: Any) -> Counter[str]:
+    """One round: :func:`evaluate`, then :func:`deliver` (``conn`` in autocommit mode)."""
+    return evaluate(conn, topic_prefix=settings.topic_prefix) + deliver(conn, settings)

@@ -787,10 +787,9 @@ def alert(settings: Settings) -> None:
     try:
         with db.connect(settings.database_url, application_name="jieneng-alerts",
                         autocommit=True) as conn:  # fmt: skip
-            evaluated = engine.evaluate(conn, topic_prefix=settings.topic_prefix)
-            delivered = engine.deliver(conn, settings)
-        if evaluated or delivered:
-            log.info("alerts", extra={"data": dict(evaluated + delivered)})
+            counts = engine.run(conn, settings)
+        if counts:
+            log.info("alerts", extra={"data": dict(counts)})
     except Exception:
         log.exception("alerting failed")
 

@@ -220,13 +220,9 @@ def alerts_run(
     logs.setup(s.log_format)
     while True:
         with db.connect(s.database_url, application_name="jieneng-alerts", autocommit=True) as conn:
-            evaluated = engine.evaluate(conn, topic_prefix=s.topic_prefix)
-            delivered = engine.deliver(conn, s)
-        console.print(
-            "告警 alerts: " + ", ".join(f"{k} {v}" for k, v in (evaluated + delivered).items())
-            if (evaluated + delivered)
-            else "告警 alerts: nothing to do"
-        )
+            counts = engine.run(conn, s)
+        done = ", ".join(f"{k} {v}" for k, v in counts.items())
+        console.print(f"告警 alerts: {done or 'nothing to do'}")
         if every is None:
             return
         time.sleep(every)
