@@ -619,6 +619,9 @@ class Savings:
     uncertainty : ndarray
         ``fsu × |avoided|``: the ± on the avoided energy.
     confidence : float
+    counted : ndarray of bool, shape (meters, periods)
+        The periods in those totals (a use, a temperature and a prediction): day by day,
+        ``sum(counted · (prediction − use))`` is ``avoided − non_routine``.
     """
 
     days: np.ndarray
@@ -630,6 +633,7 @@ class Savings:
     fsu: np.ndarray
     uncertainty: np.ndarray
     confidence: float
+    counted: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"confidence": self.confidence}
@@ -734,6 +738,7 @@ def savings(
         fsu=fsu,
         uncertainty=fsu * np.abs(avoided),
         confidence=confidence,
+        counted=w,
     )
 
 

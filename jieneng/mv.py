@@ -144,12 +144,11 @@ def run(
         return np.array([[src.get(d, np.nan) for d in days]])
 
     cooling = fuel == "electricity"
-    model = mv.fit_daily(series(base, meter), series(base, temperature), cooling=cooling)
-    result = mv.savings(
-        model, series(rep, meter), series(rep, temperature), non_routine=non_routine
-    )
-    # Guideline 14 at the month level: the daily model's predictions summed by calendar month.
     use_b, temp_b = series(base, meter), series(base, temperature)
+    use_r, temp_r = series(rep, meter), series(rep, temperature)
+    model = mv.fit_daily(use_b, temp_b, cooling=cooling)
+    result = mv.savings(model, use_r, temp_r, non_routine=non_routine)
+    # Guideline 14 at the month level: the daily model's predictions summed by calendar month.
     pred_b = model.predict(temp_b)
     known = ~np.isnan(use_b) & ~np.isnan(temp_b)
     months = sorted({(d.year, d.month) for d in base})
@@ -160,7 +159,8 @@ def run(
         if len(cols) >= 20:  # a month mostly covered
             obs_m[0, k], pred_m[0, k] = use_b[0, cols].sum(), pred_b[0, cols].sum()
     g14 = mv.guideline14(obs_m, pred_m, parameters=int(model.slopes[0]) + 1, interval="monthly")
-    use_r, temp_r = series(rep, meter), series(rep, temperature)
+    pred_r = model.predict(temp_r)[0]
+    avoided = np.where(result.counted[0], pred_r - use_r[0], np.nan)
     return {
         "baseline": {"start": base[0].isoformat(), "end": baseline_end.isoformat()},
         "reporting": {"start": reporting_start.isoformat(), "end": end.isoformat()},
@@ -168,14 +168,33 @@ def run(
         "model": _first_meter(model.to_dict()),
         "guideline14_monthly": _first_meter(g14),
         "savings": _first_meter(result.to_dict()),
-        # Day by day, both periods: what the meter used and what the baseline model gives for
-        # the day's temperature (the fit in the baseline period, the adjusted baseline after).
-        "daily": {
-            "date": [d.isoformat() for d in base + rep],
-            "observed": _floats(np.r_[use_b[0], use_r[0]]),
-            "baseline": _floats(np.r_[pred_b[0], model.predict(temp_r)[0]]),
-            "temperature_c": _floats(np.r_[temp_b[0], temp_r[0]]),
-        },
+        "daily": _days(
+            base + rep,
+            np.r_[use_b[0], use_r[0]],
+            np.r_[pred_b[0], pred_r],
+            np.r_[temp_b[0], temp_r[0]],
+            np.r_[np.full(len(base), np.nan), avoided],
+        ),
+    }
+
+
+def _days(
+    days: list[dt.date],
+    observed: np.ndarray,
+    baseline: np.ndarray,
+    temperature: np.ndarray,
+    avoided: np.ndarray,
+) -> dict[str, list[Any]]:
+    """Day by day, both periods: what the meter used, what the baseline model gives for the
+    day's temperature (the fit in the baseline period, the adjusted baseline after), and on
+    the reporting days the savings counted, the avoided energy (their sum is the savings'
+    ``avoided`` less its non-routine adjustment)."""
+    return {
+        "date": [d.isoformat() for d in days],
+        "observed": _floats(observed),
+        "baseline": _floats(baseline),
+        "temperature_c": _floats(temperature),
+        "avoided": _floats(avoided, digits=6),  # summed by the dashboards: not to 0.001
     }
 
 
@@ -220,14 +239,24 @@ def run_hourly(
 
     tow_b, tow_r = (times_of_week(x, chinese_calendar) for x in (base, rep))
     use_b, temp_b = series(base, meter), series(base, temperature)
+    use_r, temp_r = series(rep, meter), series(rep, temperature)
     model = mv.fit_hourly(use_b, temp_b, tow_b)
-    result = mv.savings(
-        model, series(rep, meter), series(rep, temperature), tow=tow_r, non_routine=non_routine
-    )
-    g14 = mv.guideline14(
-        use_b, model.predict(temp_b, tow_b), parameters=model.explanatory + 1, interval="hourly"
-    )
+    result = mv.savings(model, use_r, temp_r, tow=tow_r, non_routine=non_routine)
+    pred_b = model.predict(temp_b, tow_b)
+    g14 = mv.guideline14(use_b, pred_b, parameters=model.explanatory + 1, interval="hourly")
     fitted = model.to_dict()
+    pred_r = model.predict(temp_r, tow_r)
+    # Days of hours: a day's use and baseline need all 24 of its hours, its temperature 12;
+    # its avoided energy is that of the hours the savings counted.
+    by_day = (np.r_[use_b[0], use_r[0]].reshape(-1, 24),
+              np.r_[pred_b[0], pred_r[0]].reshape(-1, 24),
+              np.r_[temp_b[0], temp_r[0]].reshape(-1, 24))  # fmt: skip
+    counted = np.r_[np.zeros(len(base), bool), result.counted[0]].reshape(-1, 24)
+    gain = np.where(counted, by_day[1] - by_day[0], 0.0).sum(axis=1)
+    hours_t = (~np.isnan(by_day[2])).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        temps = np.where(hours_t >= 12, np.nansum(by_day[2], axis=1) / hours_t, np.nan)
+    days = [t.date() for t in (base + rep)[::24]]
     return {
         "baseline": {"start": base[0].date().isoformat(), "end": baseline_end.isoformat()},
         "reporting": {"start": reporting_start.isoformat(), "end": end.isoformat()},
@@ -241,6 +270,13 @@ def run_hourly(
         },
         "guideline14_hourly": _first_meter(g14),
         "savings": _first_meter(result.to_dict()),
+        "daily": _days(
+            days,
+            by_day[0].sum(axis=1),
+            by_day[1].sum(axis=1),
+            temps,
+            np.where(counted.any(axis=1), gain, np.nan),
+        ),
     }
 
 

@@ -631,13 +631,13 @@ def _columns(inc: Incident, version: str) -> dict[str, object]:
         "kgce": t["kgce"],
         "kgco2": t["kgco2"],
         "cny": t["cny"],
-        "evidence": Jsonb(t["evidence"], dumps=_dumps),
-        "runs": Jsonb(inc.runs_json(), dumps=_dumps),
+        "evidence": Jsonb(t["evidence"], dumps=json_dumps),
+        "runs": Jsonb(inc.runs_json(), dumps=json_dumps),
         "detector_version": version,
     }
 
 
-def _dumps(value: object) -> str:
+def json_dumps(value: object) -> str:
     """JSON for jsonb: NaN and infinities become null (orjson), numpy scalars are numbers."""
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 

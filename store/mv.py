@@ -1,0 +1,118 @@
+"""Stored M&V results (migration 0012): what :mod:`jieneng.mv` and :mod:`jieneng.emc` computed,
+kept for the audit & M&V dashboard (``v_mv_results``, ``v_mv_days``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from store.findings import json_dumps
+
+PURPOSES = ("measurement", "settlement", "to_date")
+
+
+def _number(value: Any) -> float | None:
+    """A float, or None for none or NaN (a statistic that could not be computed)."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def save(
+    conn: psycopg.Connection,
+    point_key: str,
+    result: Mapping[str, Any],
+    *,
+    purpose: str = "measurement",
+    contract: str | None = None,
+    label: str | None = None,
+    settlement: Mapping[str, Any] | None = None,
+    computed_at: dt.datetime | None = None,
+) -> int:
+    """Store ``result`` (:func:`jieneng.mv.run` / :func:`~jieneng.mv.run_hourly` on the meter
+    ``point_key``) and its days, replacing what the same computation stored before (the same
+    meter, model, periods and adjustment; a contract's same settlement period; its one
+    ``to_date``). A ``contract`` code for a settlement or a to-date result, with
+    ``settlement`` (:func:`analytics.emc.settle`) for the former. Returns the row's id; the
+    caller commits."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose: {purpose!r} is not one of {', '.join(PURPOSES)}")
+    if (contract is None) != (purpose == "measurement"):
+        raise ValueError("contract: a settlement or to_date result needs one, a measurement none")
+    hourly = "guideline14_hourly" in result
+    g14 = result["guideline14_hourly" if hourly else "guideline14_monthly"]
+    model, s = result["model"], result["savings"]
+    row = conn.execute(
+        "SELECT p.id, c.id FROM points p LEFT JOIN emc_contracts c ON c.code = %s WHERE p.key = %s",
+        (contract, point_key),
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"point_key: no point {point_key!r}")
+    point_id, contract_id = row
+    if contract is not None and contract_id is None:
+        raise ValueError(f"contract: no contract {contract!r}")
+    key = {
+        "measurement": (
+            "point_id = %s AND model = %s AND baseline_end = %s AND reporting_start = %s"
+            " AND reporting_end = %s AND non_routine = %s",
+            (point_id, "hourly" if hourly else "daily", result["baseline"]["end"],
+             result["reporting"]["start"], result["reporting"]["end"], s["non_routine"]),
+        ),
+        "settlement": (
+            "contract_id = %s AND reporting_start = %s AND reporting_end = %s",
+            (contract_id, result["reporting"]["start"], result["reporting"]["end"]),
+        ),
+        "to_date": ("contract_id = %s", (contract_id,)),
+    }[purpose]  # fmt: skip
+    conn.execute(f"DELETE FROM mv_results WHERE purpose = %s AND {key[0]}", (purpose, *key[1]))
+    st = settlement or {}
+    columns = {
+        "point_id": point_id,
+        "contract_id": contract_id,
+        "purpose": purpose,
+        "label": label,
+        "model": "hourly" if hourly else "daily",
+        "baseline_start": result["baseline"]["start"],
+        "baseline_end": result["baseline"]["end"],
+        "reporting_start": result["reporting"]["start"],
+        "reporting_end": result["reporting"]["end"],
+        "non_routine": s["non_routine"],
+        "computed_at": computed_at or dt.datetime.now(dt.UTC),
+        "g14_interval": "hourly" if hourly else "monthly",
+        "cvrmse": _number(g14["cvrmse"]),
+        "nmbe": _number(g14["nmbe"]),
+        "passes": bool(g14["passes"]),
+        "fit_cvrmse": _number(model.get("cvrmse")),
+        "r_squared": _number(model.get("r_squared")),
+        "periods": int(s["days"]),
+        "observed": _number(s["observed"]),
+        "adjusted_baseline": _number(s["counterfactual"]),
+        "avoided": _number(s["avoided"]),
+        "uncertainty": _number(s["uncertainty"]),
+        "value_cny": _number(st.get("value")),
+        "esco_cny": _number(st.get("esco")),
+        "agency_cny": _number(st.get("agency")),
+        "result": Jsonb(
+            {k: v for k, v in result.items() if k != "daily"}
+            | ({"settlement": dict(st)} if st else {}),
+            dumps=json_dumps,
+        ),
+    }
+    (result_id,) = conn.execute(
+        f"INSERT INTO mv_results ({', '.join(columns)})"
+        f" VALUES ({', '.join(f'%({c})s' for c in columns)}) RETURNING id",
+        columns,
+    ).fetchone()
+    days = result.get("daily")
+    if days:
+        with conn.cursor() as cur, cur.copy(
+            "COPY mv_days (result_id, day, observed, baseline, temperature_c, avoided)"
+            " FROM STDIN"
+        ) as copy:  # fmt: skip
+            for row in zip(days["date"], days["observed"], days["baseline"],
+                           days["temperature_c"], days["avoided"], strict=True):  # fmt: skip
+                copy.write_row((result_id, *row))
+    return result_id
