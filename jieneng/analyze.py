@@ -775,6 +775,7 @@ def serve(
         except Exception:
             log.exception("analysis round failed")
         alert(settings)
+        measure_contracts(settings)
         while not stop.is_set() and alive() and time.monotonic() < due:
             stop.wait(min(1.0, max(0.0, due - time.monotonic())))
 
@@ -792,6 +793,23 @@ def alert(settings: Settings) -> None:
             log.info("alerts", extra={"data": dict(counts)})
     except Exception:
         log.exception("alerting failed")
+
+
+def measure_contracts(settings: Settings) -> None:
+    """After a round: every running 合同能源管理 contract measured to date, once a day
+    (:func:`jieneng.emc.measure_to_date`, for the audit & M&V dashboard); a failure is logged,
+    never raised."""
+    from jieneng import emc
+
+    try:
+        with db.connect(settings.database_url, application_name="jieneng-emc",
+                        autocommit=True) as conn:  # fmt: skip
+            today = dt.datetime.now(ZoneInfo(store.service_tz(conn))).date()
+            done = {k: v for k, v in emc.measure_to_date(conn, today).items() if v != "current"}
+        if done:
+            log.info("contracts measured to date", extra={"data": done})
+    except Exception:
+        log.exception("measuring contracts failed")
 
 
 def _background(settings: Settings, stop: Any) -> None:

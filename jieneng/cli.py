@@ -824,9 +824,13 @@ def emc_settle(
     output: Annotated[Path | None, typer.Option(help="file for html/pdf")] = None,
     lang: Annotated[str, typer.Option(help="zh (中文) or en")] = "zh",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON (--format json)")] = False,
+    save: Annotated[
+        bool, typer.Option(help="keep the settlement for the audit & M&V dashboard")
+    ] = True,
 ) -> None:
     """Settle one period of a contract: measured savings (CalTRACK daily) and the shares; the
-    statement as HTML or PDF with the baseline-vs-actual chart."""
+    statement as HTML or PDF with the baseline-vs-actual chart. The settlement is stored
+    (again: replaced) unless --no-save."""
 
     from jieneng import emc, mv
     from jieneng.audit import AuditError
@@ -836,7 +840,7 @@ def emc_settle(
     s = load_settings()
     try:
         with db.connect(s.database_url, application_name="jieneng-emc", autocommit=True) as conn:
-            result = emc.settle(conn, contract, period)
+            result = emc.settle(conn, contract, period, save=save)
     except (AuditError, mv.InputError) as exc:
         console.print(f"[red]结算失败 settlement failed[/]: {exc}")
         raise typer.Exit(2) from None
@@ -861,6 +865,40 @@ def emc_settle(
         ("未达保证 shortfall", f"{st['shortfall']:,.1f} (¥ {st['compensation']:,.2f})"),
     ]
     _print_items(f"节能结算 settlement: {c['name']} ({c['code']}), {period}", rows)
+
+
+@emc_app.command("measure")
+def emc_measure(
+    contract: Annotated[
+        str | None, typer.Option(help="one contract's code (default: every running one)")
+    ] = None,
+    again: Annotated[bool, typer.Option(help="measure even if measured today")] = False,
+) -> None:
+    """Measure contracts' reporting periods up to today and store them for the audit & M&V
+    dashboard (the analysis job does it once a day)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from jieneng import emc
+    from jieneng.audit import AuditError
+    from store import db
+    from store.findings import service_tz
+
+    s = load_settings()
+    try:
+        with db.connect(s.database_url, application_name="jieneng-emc", autocommit=True) as conn:
+            today = dt.datetime.now(ZoneInfo(service_tz(conn))).date()
+            done = emc.measure_to_date(conn, today, contract=contract, again=again)
+    except AuditError as exc:
+        console.print(f"[red]测量失败 measuring failed[/]: {exc}")
+        raise typer.Exit(2) from None
+    words = {"measured": "已测量 measured", "current": "今日已测 measured today"}
+    _print_items(
+        f"合同节能量 (截至 {today}) contracts measured to date",
+        [(code, words.get(state, f"失败 failed: {state}")) for code, state in done.items()],
+    )
+    if any(state not in words for state in done.values()):
+        raise typer.Exit(1)
 
 
 @app.command("audit")
@@ -1007,8 +1045,14 @@ def measure_and_verify(
         float, typer.Option(help="non-routine adjustment added to the adjusted baseline")
     ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    save: Annotated[
+        bool,
+        typer.Option(help="keep a stored meter's result for the audit & M&V dashboard"),
+    ] = True,
 ) -> None:
-    """Measure avoided energy (IPMVP Option C): baseline model, Guideline 14, savings ± FSU."""
+    """Measure avoided energy (IPMVP Option C): baseline model, Guideline 14, savings ± FSU.
+    A stored meter's result is kept (the same computation again: replaced) unless
+    --no-save."""
     import datetime as dt
 
     from jieneng import mv
@@ -1043,6 +1087,7 @@ def measure_and_verify(
             )
         if meter is not None:
             from store import db
+            from store import mv as stored
 
             with db.connect(
                 load_settings().database_url, application_name="jieneng-mv", autocommit=True
@@ -1050,6 +1095,9 @@ def measure_and_verify(
                 result = mv.run_stored(
                     conn, meter, model=model, chinese_calendar=calendar == "cn", **period
                 )
+                if save:
+                    with conn.transaction():
+                        stored.save(conn, meter, result)
         elif model == "hourly":
             result = mv.run_hourly(
                 mv.read_meter(meter_csv, hourly=True),  # type: ignore[arg-type]

@@ -12,14 +12,16 @@ from psycopg.rows import dict_row
 from analytics import emc as emclib
 from jieneng import mv
 from jieneng.audit import AuditError, Period
+from store import mv as stored
 
 #: Below this share of its days measured, a settlement says it covers only part of its period.
 INCOMPLETE_SHARE = 0.9
 
 
-def settle(conn: Any, code: str, period_text: str) -> dict[str, Any]:
+def settle(conn: Any, code: str, period_text: str, *, save: bool = True) -> dict[str, Any]:
     """The settlement of contract ``code`` over a year, quarter or month (clipped to the
-    contract's reporting period); ``conn`` in autocommit mode."""
+    contract's reporting period), stored (``mv_results``, purpose settlement) unless not
+    ``save``; ``conn`` in autocommit mode."""
     with conn.cursor(row_factory=dict_row) as cur:
         c = cur.execute(
             """SELECT c.code, c.name, c.kind, p.key AS meter, c.esco, c.baseline_end,
@@ -80,6 +82,10 @@ def settle(conn: Any, code: str, period_text: str) -> dict[str, Any]:
         actual=s["observed"],
     )
     contract = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in c.items()}
+    if save:
+        with conn.transaction():
+            stored.save(conn, c["meter"], measured, purpose="settlement", contract=code,
+                        label=period_text, settlement=statement)  # fmt: skip
     return {
         "contract": contract,
         "period": {
@@ -93,3 +99,49 @@ def settle(conn: Any, code: str, period_text: str) -> dict[str, Any]:
         "measurement": measured,
         "settlement": statement,
     }
+
+
+def measure_to_date(
+    conn: Any, today: dt.date, *, contract: str | None = None, again: bool = False
+) -> dict[str, str]:
+    """Measure every running contract's reporting period so far (up to ``today``, exclusive)
+    and store it as the contract's ``to_date`` result, which the audit & M&V dashboard shows;
+    a contract already measured since ``today`` began (or since its reporting period ended)
+    is left alone unless ``again``. Only
+    ``contract`` when given. Returns code → "measured", "current" or the reason it could not
+    be measured (a contract's failure does not stop the others); ``conn`` in autocommit
+    mode."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT c.code, p.key AS meter, c.baseline_end, c.reporting_start,
+                      least(c.reporting_end, %(today)s) AS reporting_end,
+                      (SELECT m.computed_at >= least(%(today)s, c.reporting_end)::timestamp
+                                                   AT TIME ZONE b.time_zone
+                       FROM mv_results m
+                       WHERE m.contract_id = c.id AND m.purpose = 'to_date') AS current
+               FROM emc_contracts c
+               JOIN points p ON p.id = c.meter_id
+               JOIN buildings b ON b.id = p.building_id
+               WHERE c.reporting_start < %(today)s AND (%(code)s::text IS NULL OR c.code = %(code)s)
+               ORDER BY c.code""",
+            {"today": today, "code": contract},
+        ).fetchall()
+    if contract is not None and not rows:
+        raise AuditError(f"--contract: no contract {contract!r} whose reporting has begun")
+    done: dict[str, str] = {}
+    for c in rows:
+        if c["current"] and not again:
+            done[c["code"]] = "current"
+            continue
+        try:
+            measured = mv.run_stored(
+                conn, c["meter"], baseline_end=c["baseline_end"],
+                reporting_start=c["reporting_start"], reporting_end=c["reporting_end"],
+            )  # fmt: skip
+            with conn.transaction():
+                stored.save(conn, c["meter"], measured, purpose="to_date", contract=c["code"],
+                            label="to_date")  # fmt: skip
+            done[c["code"]] = "measured"
+        except (mv.InputError, ValueError) as exc:
+            done[c["code"]] = str(exc)
+    return done

@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from alerting.engine import evaluate
 from api.main import create_app
+from jieneng import emc
 from jieneng.settings import Settings
 from simulators.backfill import import_portfolio, point_ids
 from simulators.buildings import Simulator
@@ -120,6 +121,9 @@ def _build(plain_database: Database) -> Iterator[dict]:
         conn.commit()
     with plain_database.connect(autocommit=True) as conn:
         refresh_rollups_if_idle(conn)  # the collector's upkeep does it in the service
+        # Stored M&V (the audit & M&V dashboard's): A's July settled, every contract to date.
+        emc.settle(conn, f"EMC-{a.code}", "2026-07")
+        emc.measure_to_date(conn, START + dt.timedelta(days=DAYS))
     app = create_app(Settings(database_url=plain_database.url))
     with TestClient(app) as client:
         yield {

@@ -163,6 +163,11 @@ def test_mv_on_a_stored_meter(month: dict, monkeypatch: pytest.MonkeyPatch) -> N
     result = json.loads(out.stdout)
     assert result["savings"]["days"] == 10
     assert "too_many_missing_days" in [w["key"] for w in result["model"]["warnings"]]
+    with month["db"].connect() as conn:  # kept for the audit & M&V dashboard
+        kept = conn.execute(
+            "SELECT periods, avoided FROM v_mv_results WHERE point_key = %s", (main,)
+        ).fetchall()
+    assert kept == [(10, pytest.approx(result["savings"]["avoided"]))]
     out = CliRunner().invoke(app, [*args, "2026-07-22", "--meter-csv", "x.csv"])
     assert out.exit_code == 2 and "give --meter" in out.output
 

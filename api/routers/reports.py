@@ -151,7 +151,7 @@ def settlement(
     if not reads.contracts(conn, caller.scope, code=code):
         raise not_found(f"contract {code!r}")
     try:
-        result = emc.settle(conn, code, period)
+        result = emc.settle(conn, code, period, save=False)  # a GET changes nothing
     except (audit.AuditError, mv.InputError) as exc:
         raise _unprocessable(exc) from None
     if format == "json":
