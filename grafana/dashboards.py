@@ -1,5 +1,5 @@
 """The dashboards, as code (grafanalib): portfolio overview, building live, meter detail,
-waste & alerts. Every panel reads the store's documented views (``v_*``) through one
+waste & alerts, audit & M&V. Every panel reads the store's documented views (``v_*``) through one
 PostgreSQL datasource (uid :data:`DATASOURCE_UID`) with the read-only role; variables
 ``institution``, ``building``, ``energy_class`` (and ``point`` on the meter page).
 
@@ -42,6 +42,23 @@ WORDS: dict[str, tuple[str, str]] = {
     "findings": ("发现的浪费 (¥, kgce)", "Findings (¥, kgce)"),
     "alerts": ("告警", "Alerts"),
     "waste_by_rule": ("按问题的浪费金额 (¥)", "Waste by rule (¥)"),
+    "mv": ("审计与节能量核定", "Audit & M&V"),
+    "result": ("节能量测量", "Measurement"),
+    "cvrmse": ("CV(RMSE) (基准期, 指南 14)", "CV(RMSE) (baseline, Guideline 14)"),
+    "nmbe": ("NMBE (基准期, 指南 14)", "NMBE (baseline, Guideline 14)"),
+    "verdict": ("模型是否合格 (ASHRAE 指南 14)", "Model passes ASHRAE Guideline 14"),
+    "pass": ("合格", "passes"),
+    "fail": ("不合格", "fails"),
+    "value": ("节能效益 (¥)", "Value of the savings (¥)"),
+    "baseline_vs_actual": ("基准与实测 (日)", "Baseline vs actual (daily)"),
+    "observed": ("实测", "actual"),
+    "baseline": ("基准", "baseline"),
+    "cumulative": ("累计节能量", "Cumulative savings"),
+    "avoided": ("节能量", "avoided"),
+    "summary": ("测量结果", "Measurement result"),
+    "monthly_kgce": ("逐月能耗 (kgce)", "Energy by month (kgce)"),
+    "year_over_year": ("与上年同期对比", "Against the same period a year earlier"),
+    "all_results": ("全部节能量测量", "Every stored measurement"),
 }
 
 ENERGY_CLASSES = (("01", "电 electricity"), ("02", "水 water"), ("03", "燃气 gas"),
@@ -65,6 +82,12 @@ def _kgce_case(column: str = "energy_class") -> str:
         f"CASE {column} WHEN '01' THEN {f.kgce('electricity')} WHEN '03' THEN"
         f" {f.kgce('natural_gas')} WHEN '04' THEN {heat_per_kwh:.6f} ELSE 0 END"
     )
+
+
+def _class_name(column: str) -> str:
+    """SQL naming an energy class code (``ENERGY_CLASSES``), e.g. '01' → '电 electricity'."""
+    cases = " ".join(f"WHEN '{code}' THEN '{label}'" for code, label in ENERGY_CLASSES)
+    return f"CASE {column} {cases} ELSE {column} END"
 
 
 def _variables(lang: str, *, point: bool = False) -> G.Templating:
@@ -370,8 +393,134 @@ def waste(lang: str = "zh") -> G.Dashboard:
     ).auto_panel_ids()
 
 
+def mv(lang: str = "zh") -> G.Dashboard:
+    """Audit & M&V: a stored measurement (``v_mv_results``/``v_mv_days``: ``jieneng mv``,
+    ``jieneng emc settle``, the analysis job's contracts to date) — its Guideline 14 checks,
+    baseline vs actual, cumulative savings — and the building's energy by month and against
+    the same period a year earlier."""
+    kgce = _kgce_case("c.energy_class")
+    chosen = "nullif('${result}', '')::int"  # no measurement chosen: no rows, not an error
+
+    def checks(column: str) -> str:
+        return f"""
+        SELECT {column} AS value FROM v_mv_results r
+        WHERE r.result_id = {chosen} AND r.institution_code IN (${{institution:sqlstring}})"""
+
+    series = f"""
+        SELECT d.time, '{_t("observed", lang)} (' || d.unit || ')' AS metric, d.observed AS value
+        FROM v_mv_days d JOIN v_mv_results r USING (result_id)
+        WHERE d.result_id = {chosen} AND $__timeFilter(d.time)
+          AND r.institution_code IN (${{institution:sqlstring}})
+        UNION ALL
+        SELECT d.time, '{_t("baseline", lang)} (' || d.unit || ')', d.baseline
+        FROM v_mv_days d JOIN v_mv_results r USING (result_id)
+        WHERE d.result_id = {chosen} AND $__timeFilter(d.time)
+          AND r.institution_code IN (${{institution:sqlstring}})
+        ORDER BY 1"""
+    cumulative = f"""
+        SELECT d.time, '{_t("avoided", lang)} (' || d.unit || ')' AS metric,
+               d.cumulative_avoided AS value
+        FROM v_mv_days d JOIN v_mv_results r USING (result_id)
+        WHERE d.result_id = {chosen} AND $__timeFilter(d.time)
+          AND d.period = 'reporting'
+          AND r.institution_code IN (${{institution:sqlstring}})
+        ORDER BY 1"""
+    summary = f"""
+        SELECT r.point_key, r.contract_code, r.model, r.baseline_start, r.baseline_end,
+               r.reporting_start, r.reporting_end, r.periods, r.unit, r.observed,
+               r.adjusted_baseline, r.avoided, r.uncertainty, r.savings_fraction, r.r_squared,
+               r.computed_at
+        FROM v_mv_results r
+        WHERE r.result_id = {chosen} AND r.institution_code IN (${{institution:sqlstring}})"""
+    monthly = f"""
+        SELECT date_trunc('month', c.bucket AT TIME ZONE b.time_zone) AT TIME ZONE b.time_zone
+                   AS "time",
+               {_class_name("c.energy_class")} AS metric, sum(c.value * {kgce}) AS value
+        FROM v_consumption_1d c JOIN v_buildings b USING (building_id)
+        WHERE $__timeFilter(c.bucket) AND b.building_code = '${{building}}'
+          AND c.energy_code IN (${{energy_class:sqlstring}})
+        GROUP BY 1, 2 ORDER BY 1"""
+    year_earlier = "c.bucket >= $__timeFrom()::timestamptz - interval '1 year'" \
+        " AND c.bucket < $__timeTo()::timestamptz - interval '1 year'"  # fmt: skip
+    yoy = f"""
+        SELECT {_class_name("c.energy_code")} AS energy_class, min(c.unit) AS unit,
+               count(DISTINCT c.bucket) FILTER (WHERE $__timeFilter(c.bucket)) AS days,
+               sum(c.value) FILTER (WHERE $__timeFilter(c.bucket)) AS use,
+               sum(c.value * {kgce}) FILTER (WHERE $__timeFilter(c.bucket))
+                   / nullif(min(b.floor_area_m2), 0) AS kgce_per_m2,
+               count(DISTINCT c.bucket) FILTER (WHERE {year_earlier}) AS days_a_year_earlier,
+               sum(c.value) FILTER (WHERE {year_earlier}) AS use_a_year_earlier,
+               sum(c.value) FILTER (WHERE $__timeFilter(c.bucket))
+                   / nullif(sum(c.value) FILTER (WHERE {year_earlier}), 0) - 1 AS change
+        FROM v_consumption_1d c JOIN v_buildings b USING (building_id)
+        WHERE b.building_code = '${{building}}' AND c.energy_code IN (${{energy_class:sqlstring}})
+          AND ($__timeFilter(c.bucket) OR ({year_earlier}))
+        GROUP BY c.energy_code ORDER BY c.energy_code"""
+    limits = {  # ASHRAE Guideline 14's calibration limits, by the result's interval
+        "cvrmse": ("月度模型 ≤ 15 %, 小时模型 ≤ 30 %", "≤ 15 % for monthly, ≤ 30 % for hourly"),
+        "nmbe": ("月度模型 ±5 % 以内, 小时模型 ±10 % 以内", "within ±5 % monthly, ±10 % hourly"),
+    }
+    results = """
+        SELECT r.computed_at, r.title, r.building_code, r.purpose, r.g14_interval, r.cvrmse,
+               r.nmbe, r.passes, r.avoided, r.uncertainty, r.unit, r.savings_fraction,
+               r.value_cny
+        FROM v_mv_results r WHERE r.institution_code IN (${institution:sqlstring})
+        ORDER BY r.computed_at DESC LIMIT 200"""
+    variables = _variables(lang)
+    variables.list.append(
+        G.Template(
+            name="result",
+            label=_t("result", lang),
+            query="SELECT result_id AS __value, title AS __text FROM v_mv_results"
+            " WHERE institution_code IN (${institution:sqlstring})"
+            " ORDER BY computed_at DESC, result_id DESC",
+            dataSource=DATASOURCE,
+            type="query",
+            refresh=1,
+        )
+    )
+    stat = {"colorMode": "none", "reduceCalc": "lastNotNull", "noValue": "—"}
+    verdicts = [
+        {"type": "value", "options": {
+            "0": {"text": _t("fail", lang), "color": "red", "index": 0},
+            "1": {"text": _t("pass", lang), "color": "green", "index": 1},
+        }},
+    ]  # fmt: skip
+    return G.Dashboard(
+        title=f"jieneng · {_t('mv', lang)}",
+        uid=f"jieneng-mv-{lang}",
+        tags=["jieneng"],
+        templating=variables,
+        time=G.Time("now-2y", "now"),
+        panels=[
+            _panel(G.Stat, _t("cvrmse", lang), checks("r.cvrmse"), pos=_pos(0, 0, 6, 4),
+                   unit="percentunit", decimals=1,
+                   description=limits["cvrmse"][lang != "zh"], **stat),
+            _panel(G.Stat, _t("nmbe", lang), checks("r.nmbe"), pos=_pos(6, 0, 6, 4),
+                   unit="percentunit", decimals=2,
+                   description=limits["nmbe"][lang != "zh"], **stat),
+            _panel(G.Stat, _t("verdict", lang), checks("r.passes::int"), pos=_pos(12, 0, 6, 4),
+                   unit="none", mappings=verdicts, reduceCalc="lastNotNull", noValue="—"),
+            _panel(G.Stat, _t("value", lang), checks("coalesce(r.value_cny, r.avoided * r.price)"),
+                   pos=_pos(18, 0, 6, 4), unit="currencyCNY", **stat),
+            _panel(G.TimeSeries, _t("baseline_vs_actual", lang), series, pos=_pos(0, 4, 24, 9),
+                   unit="none"),
+            _panel(G.TimeSeries, _t("cumulative", lang), cumulative, pos=_pos(0, 13, 14, 8),
+                   unit="none", fillOpacity=20),
+            _panel(G.Table, _t("summary", lang), summary, pos=_pos(14, 13, 10, 8), unit="none"),
+            _panel(G.TimeSeries, _t("monthly_kgce", lang), monthly, pos=_pos(0, 21, 14, 8),
+                   unit="none", drawStyle="bars", stacking={"mode": "normal", "group": "A"},
+                   fillOpacity=80),
+            _panel(G.Table, _t("year_over_year", lang), yoy, pos=_pos(14, 21, 10, 8),
+                   unit="none"),
+            _panel(G.Table, _t("all_results", lang), results, pos=_pos(0, 29, 24, 8),
+                   unit="none"),
+        ],
+    ).auto_panel_ids()  # fmt: skip
+
+
 #: Every dashboard builder.
-DASHBOARDS: tuple[Callable[[str], G.Dashboard], ...] = (portfolio, building, meter, waste)
+DASHBOARDS: tuple[Callable[[str], G.Dashboard], ...] = (portfolio, building, meter, waste, mv)
 
 
 def all_dashboards(lang: str = "zh") -> list[dict[str, Any]]:

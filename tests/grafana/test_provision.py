@@ -30,7 +30,7 @@ def test_build_writes_the_provisioning_tree(world: dict, tmp_path, monkeypatch) 
     provider = yaml.safe_load((tmp_path / "dashboards" / "jieneng.yaml").read_text())
     assert provider["providers"][0]["options"]["path"].endswith("dashboards/json")
     boards = sorted(p.name for p in (tmp_path / "dashboards" / "json").iterdir())
-    assert len(boards) == 8 and "jieneng-building-zh.json" in boards
+    assert len(boards) == 10 and "jieneng-building-zh.json" in boards
     model = json.loads((tmp_path / "dashboards" / "json" / "jieneng-building-zh.json").read_text())
     assert model["title"].endswith("建筑实时")
 
@@ -69,7 +69,7 @@ def test_push_sends_every_dashboard() -> None:
         server.server_close()
     assert out.exit_code == 0, out.output
     paths = [p for p, _ in FakeGrafana.posted]
-    assert paths[0] == "/api/folders" and paths.count("/api/dashboards/db") == 4
+    assert paths[0] == "/api/folders" and paths.count("/api/dashboards/db") == 5
     pushed = [b for p, b in FakeGrafana.posted if p == "/api/dashboards/db"]
     assert all(b["overwrite"] and b["folderUid"] == "jieneng" for b in pushed)
 
