@@ -5,10 +5,11 @@ unless ``--keep``) with a seeded portfolio of ``--meters`` cumulative meters and
 buildings' power meters and thermometers, ``--days`` days of 15-minute readings up to now
 written through the collector's writer, the rollups refreshed as the service does it, and
 findings in ``anomalies``. On top of that, each finding's ``runs`` (its nightly stretches,
-with their ¥ and kgce: what ``v_anomaly_runs`` and the waste-by-rule panel read) and one
+with their ¥ and kgce: what ``v_anomaly_runs`` and the waste-by-rule panel read), one
 alert per finding (open or acknowledged for open findings, resolved for the others) under
-one alert rule. ``--reuse-db NAME`` times a database kept by ``bench/api.py --keep`` (or by
-this script) instead of building one (its findings' runs and the bench's alerts are written
+one alert rule, and one stored M&V result per institution (:func:`add_mv_results`).
+``--reuse-db NAME`` times a database kept by ``bench/api.py --keep`` (or by this script)
+instead of building one (its findings' runs, the bench's alerts and M&V results are written
 again; it is kept); the default run builds its own.
 
 Every dashboard of :func:`grafana.dashboards.all_dashboards` ("zh"; the SQL is the same in
@@ -19,8 +20,9 @@ Every dashboard of :func:`grafana.dashboards.all_dashboards` ("zh"; the SQL is t
 - ``1y`` (365 days) with a 1d interval.
 
 Variables: one institution (``institution``; on the portfolio dashboard also every
-institution, the "All" choice, as ``…[all]``), one of its buildings, ``energy_class`` 01 and
-the building's main meter (``point``), drawn per repetition with a fixed seed. Each query runs
+institution, the "All" choice, as ``…[all]``), one of its buildings, ``energy_class`` 01,
+the building's main meter (``point``) and the institution's M&V result (``result``), drawn
+per repetition with a fixed seed. Each query runs
 ``--repeat`` times per range (20; 5 quick) as the read-only role (``SET ROLE
 jieneng_reader``, the server's settings as Grafana's connection has them), after a warm-up,
 in shuffled order, each timed from sending the query to having fetched every row.
@@ -83,6 +85,7 @@ class World:
     rows: int
     findings: int = 0
     alerts: int = 0
+    mv_results: int = 0
 
 
 def build(args: argparse.Namespace, meters: int, days: int) -> World:
@@ -130,6 +133,31 @@ def build(args: argparse.Namespace, meters: int, days: int) -> World:
             bench_api.drop_db(args.dsn, url)
         raise
     return world
+
+
+def add_mv_results(conn: psycopg.Connection, end: dt.datetime) -> int:
+    """One stored M&V result per institution (what the audit & M&V dashboard reads): the
+    CalTRACK daily model of its first building's main meter (:func:`jieneng.mv.run_stored`),
+    the last 30 days of the data as the reporting period; replaced when run again."""
+    from jieneng import mv
+    from store import mv as stored
+
+    mains = conn.execute(
+        """SELECT DISTINCT ON (b.institution_id) p.key FROM points p
+           JOIN buildings b ON b.id = p.building_id
+           WHERE p.key LIKE '%/elec/main' ORDER BY b.institution_id, b.id"""
+    ).fetchall()
+    last = end.date()  # the data's last day (UTC; China's day ends 8 h earlier): left out
+    for (key,) in mains:
+        result = mv.run_stored(
+            conn, key, baseline_end=last - dt.timedelta(days=30),
+            reporting_start=last - dt.timedelta(days=30), reporting_end=last,
+        )  # fmt: skip
+        with conn.transaction():
+            stored.save(conn, key, result)
+    conn.execute("ANALYZE mv_results")
+    conn.execute("ANALYZE mv_days")
+    return len(mains)
 
 
 def reuse(dsn: str, name: str) -> World:
@@ -267,12 +295,17 @@ class Scope:
     institution: str
     building: str
     point: str
+    result: str  # the institution's latest M&V result ('' if none)
 
 
 def scopes(conn: psycopg.Connection) -> tuple[list[Scope], list[str]]:
-    """Every building with its institution and main electricity meter; every institution."""
+    """Every building with its institution, main electricity meter and the institution's
+    latest M&V result; every institution."""
     rows = conn.execute(
-        """SELECT DISTINCT ON (b.id) i.code, b.code, p.key
+        """SELECT DISTINCT ON (b.id) i.code, b.code, p.key,
+                  coalesce((SELECT r.result_id::text FROM v_mv_results r
+                            WHERE r.institution_id = i.id
+                            ORDER BY r.computed_at DESC LIMIT 1), '')
            FROM buildings b JOIN institutions i ON i.id = b.institution_id
            JOIN points p ON p.building_id = b.id
            ORDER BY b.id, p.key NOT LIKE '%/elec/main', p.energy_code IS DISTINCT FROM '01',
@@ -288,6 +321,7 @@ def variables(query: Query, scope: Scope, institutions: Sequence[str]) -> dict:
         "building": scope.building,
         "energy_class": ["01"],
         "point": scope.point,
+        "result": scope.result,
     }
 
 
@@ -405,8 +439,12 @@ def main() -> None:
     try:
         with psycopg.connect(world.url, autocommit=True) as conn:
             world.findings, world.alerts = add_runs_and_alerts(conn, args.seed)
+            world.mv_results = bench_api.timed(
+                "M&V results", lambda: add_mv_results(conn, world.end)
+            )[0]
             (size,) = conn.execute("SELECT pg_database_size(current_database())").fetchone()
-        say(f"{world.findings} findings with runs, {world.alerts} alerts; {size / 1e9:.1f} GB")
+        say(f"{world.findings} findings with runs, {world.alerts} alerts,"
+            f" {world.mv_results} M&V results; {size / 1e9:.1f} GB")  # fmt: skip
         t0 = time.perf_counter()
         times, rows, todo = measure(
             world.url,
@@ -446,6 +484,7 @@ def main() -> None:
             "rows": world.rows,
             "findings": world.findings,
             "alerts": world.alerts,
+            "mv_results": world.mv_results,
             "panels": len(todo),
             "executions": sum(len(v) for v in times.values()),
         }
