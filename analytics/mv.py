@@ -774,7 +774,7 @@ def guideline14(
     r = np.where(ok, y - yhat, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(ok, y, 0.0).sum(axis=1) / n
-        dof = n - parameters
+        dof = np.where(n > parameters, n - parameters, np.nan)  # too few periods: no verdict
         cvrmse = np.sqrt((r * r).sum(axis=1) / dof) / mean
         nmbe = r.sum(axis=1) / (dof * mean)
         ss_tot = (np.where(ok, y - mean[:, None], 0.0) ** 2).sum(axis=1)

@@ -17,8 +17,9 @@ PURPOSES = ("measurement", "settlement", "to_date")
 
 
 def _number(value: Any) -> float | None:
-    """A float, or None for none or NaN (a statistic that could not be computed)."""
-    return None if value is None or math.isnan(value) else float(value)
+    """A float, or None for none, NaN or ±∞ (a statistic that could not be computed: G14
+    over a single month divides by n − p = 0)."""
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def save(

@@ -151,6 +151,9 @@ def test_guideline14_limits() -> None:
     assert bad["nmbe"][0] == pytest.approx(-0.2 * 12 / 10)
     with pytest.raises(ValueError, match="interval"):
         mv.guideline14(obs, obs, parameters=1, interval="daily")
+    # As many months as parameters (a month of data): no statistic, no pass.
+    few = mv.guideline14(obs[:, :2], obs[:, :2] * 1.01, parameters=2)
+    assert np.isnan(few["cvrmse"][0]) and np.isnan(few["nmbe"][0]) and not few["passes"][0]
 
 
 def test_cli_json_and_bad_input(tmp_path: Path) -> None:
