@@ -145,7 +145,7 @@ def add_mv_results(conn: psycopg.Connection, end: dt.datetime) -> int:
     mains = conn.execute(
         """SELECT DISTINCT ON (b.institution_id) p.key FROM points p
            JOIN buildings b ON b.id = p.building_id
-           WHERE p.key LIKE '%/elec/main' ORDER BY b.institution_id, b.id"""
+           WHERE p.energy_code = '01' AND p.cumulative ORDER BY b.institution_id, b.id, p.id"""
     ).fetchall()
     last = end.date()  # the data's last day (UTC; China's day ends 8 h earlier): left out
     for (key,) in mains:
