@@ -1,7 +1,8 @@
 """The dashboards, as code (grafanalib): portfolio overview, building live, meter detail,
 waste & alerts, audit & M&V. Every panel reads the store's documented views (``v_*``) through one
 PostgreSQL datasource (uid :data:`DATASOURCE_UID`) with the read-only role; variables
-``institution``, ``building``, ``energy_class`` (and ``point`` on the meter page).
+``institution``, ``building``, ``energy_class`` (and ``point`` on the meter page, ``result``
+— a stored M&V result — on the audit & M&V page).
 
 Chinese titles by default, English with ``lang="en"``. Standard-coal factors in the SQL come
 from ``analytics/data/factors.yaml`` (the same numbers as the audit), not from literals here.
@@ -406,37 +407,30 @@ def mv(lang: str = "zh") -> G.Dashboard:
         SELECT {column} AS value FROM v_mv_results r
         WHERE r.result_id = {chosen} AND r.institution_code IN (${{institution:sqlstring}})"""
 
-    series = f"""
-        SELECT d.time, '{_t("observed", lang)} (' || d.unit || ')' AS metric, d.observed AS value
+    def days(series: str, column: str, where: str = "") -> str:
+        """A time series of the chosen result's days, named with its unit."""
+        return f"""
+        SELECT d.time, '{_t(series, lang)} (' || d.unit || ')' AS metric, d.{column} AS value
         FROM v_mv_days d JOIN v_mv_results r USING (result_id)
-        WHERE d.result_id = {chosen} AND $__timeFilter(d.time)
-          AND r.institution_code IN (${{institution:sqlstring}})
-        UNION ALL
-        SELECT d.time, '{_t("baseline", lang)} (' || d.unit || ')', d.baseline
-        FROM v_mv_days d JOIN v_mv_results r USING (result_id)
-        WHERE d.result_id = {chosen} AND $__timeFilter(d.time)
-          AND r.institution_code IN (${{institution:sqlstring}})
-        ORDER BY 1"""
-    cumulative = f"""
-        SELECT d.time, '{_t("avoided", lang)} (' || d.unit || ')' AS metric,
-               d.cumulative_avoided AS value
-        FROM v_mv_days d JOIN v_mv_results r USING (result_id)
-        WHERE d.result_id = {chosen} AND $__timeFilter(d.time)
-          AND d.period = 'reporting'
-          AND r.institution_code IN (${{institution:sqlstring}})
-        ORDER BY 1"""
+        WHERE d.result_id = {chosen} AND $__timeFilter(d.time){where}
+          AND r.institution_code IN (${{institution:sqlstring}})"""
+
+    series = f"{days('observed', 'observed')}\nUNION ALL{days('baseline', 'baseline')}\nORDER BY 1"
+    cumulative = days("avoided", "cumulative_avoided", " AND d.period = 'reporting'")
     summary = f"""
-        SELECT r.point_key, r.contract_code, r.model, r.baseline_start, r.baseline_end,
-               r.reporting_start, r.reporting_end, r.periods, r.unit, r.observed,
-               r.adjusted_baseline, r.avoided, r.uncertainty, r.savings_fraction, r.r_squared,
-               r.computed_at
+        SELECT r.point_key, r.contract_code, r.model, r.calendar, r.baseline_start,
+               r.baseline_end, r.reporting_start, r.reporting_end, r.periods, r.unit,
+               r.observed, r.adjusted_baseline, r.non_routine, r.avoided, r.uncertainty,
+               r.savings_fraction, r.r_squared, r.computed_at
         FROM v_mv_results r
         WHERE r.result_id = {chosen} AND r.institution_code IN (${{institution:sqlstring}})"""
+    # Months of the service's days (the daily rollups' buckets), shown at the building's
+    # local midnight.
     monthly = f"""
-        SELECT date_trunc('month', c.bucket AT TIME ZONE b.time_zone) AT TIME ZONE b.time_zone
+        SELECT date_trunc('month', c.bucket AT TIME ZONE s.time_zone) AT TIME ZONE b.time_zone
                    AS "time",
                {_class_name("c.energy_class")} AS metric, sum(c.value * {kgce}) AS value
-        FROM v_consumption_1d c JOIN v_buildings b USING (building_id)
+        FROM v_consumption_1d c JOIN v_buildings b USING (building_id) CROSS JOIN v_service s
         WHERE $__timeFilter(c.bucket) AND b.building_code = '${{building}}'
           AND c.energy_code IN (${{energy_class:sqlstring}})
         GROUP BY 1, 2 ORDER BY 1"""

@@ -775,7 +775,7 @@ def serve(
         except Exception:
             log.exception("analysis round failed")
         alert(settings)
-        measure_contracts(settings)
+        measure_contracts(settings, stop=lambda: stop.is_set() or not alive())
         while not stop.is_set() and alive() and time.monotonic() < due:
             stop.wait(min(1.0, max(0.0, due - time.monotonic())))
 
@@ -795,21 +795,32 @@ def alert(settings: Settings) -> None:
         log.exception("alerting failed")
 
 
-def measure_contracts(settings: Settings) -> None:
-    """After a round: every running 合同能源管理 contract measured to date, once a day
-    (:func:`jieneng.emc.measure_to_date`, for the audit & M&V dashboard); a failure is logged,
-    never raised."""
+#: Contracts whose measurement failed, and the (UTC) day it did: tried again the next day.
+_FAILED: dict[str, dt.date] = {}
+
+
+def measure_contracts(settings: Settings, stop: Callable[[], bool] = lambda: False) -> None:
+    """After a round: every 合同能源管理 contract measured to date once a day
+    (:func:`jieneng.emc.measure_to_date`, for the audit & M&V dashboard); one that fails is
+    logged and left until the next day; a failure is never raised."""
     from jieneng import emc
 
+    today = dt.datetime.now(dt.UTC).date()
+    failed_today = {code for code, day in _FAILED.items() if day == today}
     try:
         with db.connect(settings.database_url, application_name="jieneng-emc",
                         autocommit=True) as conn:  # fmt: skip
-            today = dt.datetime.now(ZoneInfo(store.service_tz(conn))).date()
-            done = {k: v for k, v in emc.measure_to_date(conn, today).items() if v != "current"}
-        if done:
-            log.info("contracts measured to date", extra={"data": done})
+            done = emc.measure_to_date(conn, skip=failed_today, stop=stop)
     except Exception:
         log.exception("measuring contracts failed")
+        return
+    failed = {k: v for k, v in done.items() if v not in ("measured", "current", "skipped")}
+    _FAILED.update(dict.fromkeys(failed, today))
+    if failed:
+        log.warning("contracts not measured", extra={"data": failed})
+    measured = [k for k, v in done.items() if v == "measured"]
+    if measured:
+        log.info("contracts measured to date", extra={"data": {"contracts": measured}})
 
 
 def _background(settings: Settings, stop: Any) -> None:

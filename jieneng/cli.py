@@ -876,25 +876,20 @@ def emc_measure(
 ) -> None:
     """Measure contracts' reporting periods up to today and store them for the audit & M&V
     dashboard (the analysis job does it once a day)."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
     from jieneng import emc
     from jieneng.audit import AuditError
     from store import db
-    from store.findings import service_tz
 
     s = load_settings()
     try:
         with db.connect(s.database_url, application_name="jieneng-emc", autocommit=True) as conn:
-            today = dt.datetime.now(ZoneInfo(service_tz(conn))).date()
-            done = emc.measure_to_date(conn, today, contract=contract, again=again)
+            done = emc.measure_to_date(conn, contract=contract, again=again)
     except AuditError as exc:
         console.print(f"[red]测量失败 measuring failed[/]: {exc}")
         raise typer.Exit(2) from None
     words = {"measured": "已测量 measured", "current": "今日已测 measured today"}
     _print_items(
-        f"合同节能量 (截至 {today}) contracts measured to date",
+        "合同节能量 (截至昨日) contracts measured up to today",
         [(code, words.get(state, f"失败 failed: {state}")) for code, state in done.items()],
     )
     if any(state not in words for state in done.values()):

@@ -5,6 +5,7 @@ contract's meter measured with the CalTRACK daily model (:func:`jieneng.mv.store
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Collection
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -102,27 +103,38 @@ def settle(conn: Any, code: str, period_text: str, *, save: bool = True) -> dict
 
 
 def measure_to_date(
-    conn: Any, today: dt.date, *, contract: str | None = None, again: bool = False
+    conn: Any,
+    today: dt.date | None = None,
+    *,
+    contract: str | None = None,
+    again: bool = False,
+    skip: Collection[str] = (),
+    stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, str]:
-    """Measure every running contract's reporting period so far (up to ``today``, exclusive)
-    and store it as the contract's ``to_date`` result, which the audit & M&V dashboard shows;
-    a contract already measured since ``today`` began (or since its reporting period ended)
-    is left alone unless ``again``. Only
-    ``contract`` when given. Returns code → "measured", "current" or the reason it could not
-    be measured (a contract's failure does not stop the others); ``conn`` in autocommit
-    mode."""
+    """Measure every contract's reporting period so far — up to ``today`` (exclusive; by
+    default each building's own local date) or to its end — and store it as the contract's
+    ``to_date`` result, which the audit & M&V dashboard shows. A contract whose stored result
+    already covers just that (its meter, baseline and reporting start, to the same day) is
+    left alone unless ``again``; so are the codes in ``skip``, and every contract after
+    ``stop()`` turns true. Only ``contract`` when given. Returns code → "measured",
+    "current", "skipped" or the reason it could not be measured (a contract's failure does
+    not stop the others); ``conn`` in autocommit mode."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             """SELECT c.code, p.key AS meter, c.baseline_end, c.reporting_start,
-                      least(c.reporting_end, %(today)s) AS reporting_end,
-                      (SELECT m.computed_at >= least(%(today)s, c.reporting_end)::timestamp
-                                                   AT TIME ZONE b.time_zone
-                       FROM mv_results m
-                       WHERE m.contract_id = c.id AND m.purpose = 'to_date') AS current
+                      least(c.reporting_end, t.today) AS reporting_end,
+                      EXISTS (SELECT FROM mv_results m
+                              WHERE m.contract_id = c.id AND m.purpose = 'to_date'
+                                AND m.point_id = c.meter_id AND m.baseline_end = c.baseline_end
+                                AND m.reporting_start = c.reporting_start
+                                AND m.reporting_end = least(c.reporting_end, t.today)) AS current
                FROM emc_contracts c
                JOIN points p ON p.id = c.meter_id
                JOIN buildings b ON b.id = p.building_id
-               WHERE c.reporting_start < %(today)s AND (%(code)s::text IS NULL OR c.code = %(code)s)
+               CROSS JOIN LATERAL (
+                   SELECT coalesce(%(today)s::date, (now() AT TIME ZONE b.time_zone)::date)
+                       AS today) t
+               WHERE c.reporting_start < t.today AND (%(code)s::text IS NULL OR c.code = %(code)s)
                ORDER BY c.code""",
             {"today": today, "code": contract},
         ).fetchall()
@@ -130,8 +142,10 @@ def measure_to_date(
         raise AuditError(f"--contract: no contract {contract!r} whose reporting has begun")
     done: dict[str, str] = {}
     for c in rows:
-        if c["current"] and not again:
-            done[c["code"]] = "current"
+        if stop():
+            break
+        if c["code"] in skip or (c["current"] and not again):
+            done[c["code"]] = "skipped" if c["code"] in skip else "current"
             continue
         try:
             measured = mv.run_stored(
@@ -142,6 +156,6 @@ def measure_to_date(
                 stored.save(conn, c["meter"], measured, purpose="to_date", contract=c["code"],
                             label="to_date")  # fmt: skip
             done[c["code"]] = "measured"
-        except (mv.InputError, ValueError) as exc:
-            done[c["code"]] = str(exc)
+        except Exception as exc:  # the next contract is measured all the same
+            done[c["code"]] = str(exc).replace("--meter: ", "meter: ", 1)
     return done

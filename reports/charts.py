@@ -209,13 +209,16 @@ def baseline_vs_actual(
     dates: Sequence[str],
     observed: Sequence[float | None],
     baseline: Sequence[float | None],
+    avoided: Sequence[float | None],
     reporting_start: str,
     lang: str,
     *,
     unit: str,
 ) -> str:
     """Daily use against the baseline model (the fit before ``reporting_start``, the adjusted
-    baseline after), and the cumulative avoided energy over the reporting period."""
+    baseline after), and the cumulative avoided energy over the reporting period: the sum of
+    ``avoided``, the days the savings counted (:func:`jieneng.mv.run`), so that it ends where
+    the statement's avoided energy does (less any non-routine adjustment)."""
     with _style():
         fig = _figure(6.8, 3.2)
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
@@ -248,8 +251,7 @@ def baseline_vs_actual(
         top.set_ylim(bottom=0)
         top.set_title(t("chart_baseline", lang), loc="left", fontsize=11)
         top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
-        saved = np.where(rep, np.nan_to_num(base - obs), 0.0)
-        cumulative = np.where(rep, np.cumsum(saved), np.nan)
+        cumulative = np.where(rep, np.cumsum(np.nan_to_num(_nums(avoided))), np.nan)
         bottom.plot(days, cumulative, color="#38761d", lw=1.5)
         bottom.axhline(0, color="#999999", lw=0.8)
         bottom.axvline(start, color=INK, lw=1, ls=":")

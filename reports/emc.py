@@ -53,6 +53,7 @@ def page(result: dict[str, Any], *, lang: str = "zh") -> str:
         daily["date"],
         daily["observed"],
         daily["baseline"],
+        daily["avoided"],
         result["period"]["start"],
         lang,
         unit=unit,

@@ -22,6 +22,16 @@ def _number(value: Any) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+#: Per purpose, the columns that say it is the same computation (the partial unique indexes of
+#: migration 0012): saving it again updates that row.
+KEYS = {
+    "measurement": ("point_id", "model", "calendar", "baseline_end", "reporting_start",
+                    "reporting_end", "non_routine"),
+    "settlement": ("contract_id", "reporting_start", "reporting_end"),
+    "to_date": ("contract_id",),
+}  # fmt: skip
+
+
 def save(
     conn: psycopg.Connection,
     point_key: str,
@@ -34,11 +44,12 @@ def save(
     computed_at: dt.datetime | None = None,
 ) -> int:
     """Store ``result`` (:func:`jieneng.mv.run` / :func:`~jieneng.mv.run_hourly` on the meter
-    ``point_key``) and its days, replacing what the same computation stored before (the same
-    meter, model, periods and adjustment; a contract's same settlement period; its one
-    ``to_date``). A ``contract`` code for a settlement or a to-date result, with
-    ``settlement`` (:func:`analytics.emc.settle`) for the former. Returns the row's id; the
-    caller commits."""
+    ``point_key``) and its days. What the same computation stored before (:data:`KEYS`: the
+    same meter, model, calendar, periods and adjustment; a contract's same settlement period;
+    its one ``to_date``) is updated in place and keeps its id; concurrent saves of the same
+    thing wait for each other. A ``contract`` code (whose meter ``point_key`` must be) for a
+    settlement or a to-date result, with ``settlement`` (:func:`analytics.emc.settle`) for the
+    former. Returns the row's id; the caller commits."""
     if purpose not in PURPOSES:
         raise ValueError(f"purpose: {purpose!r} is not one of {', '.join(PURPOSES)}")
     if (contract is None) != (purpose == "measurement"):
@@ -47,35 +58,26 @@ def save(
     g14 = result["guideline14_hourly" if hourly else "guideline14_monthly"]
     model, s = result["model"], result["savings"]
     row = conn.execute(
-        "SELECT p.id, c.id FROM points p LEFT JOIN emc_contracts c ON c.code = %s WHERE p.key = %s",
+        "SELECT p.id, c.id, c.meter_id FROM points p"
+        " LEFT JOIN emc_contracts c ON c.code = %s WHERE p.key = %s",
         (contract, point_key),
     ).fetchone()
     if row is None:
         raise ValueError(f"point_key: no point {point_key!r}")
-    point_id, contract_id = row
+    point_id, contract_id, contract_meter = row
     if contract is not None and contract_id is None:
         raise ValueError(f"contract: no contract {contract!r}")
-    key = {
-        "measurement": (
-            "point_id = %s AND model = %s AND baseline_end = %s AND reporting_start = %s"
-            " AND reporting_end = %s AND non_routine = %s",
-            (point_id, "hourly" if hourly else "daily", result["baseline"]["end"],
-             result["reporting"]["start"], result["reporting"]["end"], s["non_routine"]),
-        ),
-        "settlement": (
-            "contract_id = %s AND reporting_start = %s AND reporting_end = %s",
-            (contract_id, result["reporting"]["start"], result["reporting"]["end"]),
-        ),
-        "to_date": ("contract_id = %s", (contract_id,)),
-    }[purpose]  # fmt: skip
-    conn.execute(f"DELETE FROM mv_results WHERE purpose = %s AND {key[0]}", (purpose, *key[1]))
+    if contract is not None and contract_meter != point_id:
+        raise ValueError(f"point_key: {point_key!r} is not the meter of contract {contract!r}")
     st = settlement or {}
+    cvrmse = _number(g14["cvrmse"])
     columns = {
         "point_id": point_id,
         "contract_id": contract_id,
         "purpose": purpose,
         "label": label,
         "model": "hourly" if hourly else "daily",
+        "calendar": model.get("calendar", "none"),
         "baseline_start": result["baseline"]["start"],
         "baseline_end": result["baseline"]["end"],
         "reporting_start": result["reporting"]["start"],
@@ -83,9 +85,9 @@ def save(
         "non_routine": s["non_routine"],
         "computed_at": computed_at or dt.datetime.now(dt.UTC),
         "g14_interval": "hourly" if hourly else "monthly",
-        "cvrmse": _number(g14["cvrmse"]),
+        "cvrmse": cvrmse,
         "nmbe": _number(g14["nmbe"]),
-        "passes": bool(g14["passes"]),
+        "passes": None if cvrmse is None else bool(g14["passes"]),
         "fit_cvrmse": _number(model.get("cvrmse")),
         "r_squared": _number(model.get("r_squared")),
         "periods": int(s["days"]),
@@ -102,11 +104,16 @@ def save(
             dumps=json_dumps,
         ),
     }
+    key = KEYS[purpose]
     (result_id,) = conn.execute(
         f"INSERT INTO mv_results ({', '.join(columns)})"
-        f" VALUES ({', '.join(f'%({c})s' for c in columns)}) RETURNING id",
+        f" VALUES ({', '.join(f'%({c})s' for c in columns)})"
+        f" ON CONFLICT ({', '.join(key)}) WHERE purpose = '{purpose}'"
+        f" DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in columns if c not in key)}"
+        " RETURNING id",
         columns,
     ).fetchone()
+    conn.execute("DELETE FROM mv_days WHERE result_id = %s", (result_id,))
     days = result.get("daily")
     if days:
         with conn.cursor() as cur, cur.copy(

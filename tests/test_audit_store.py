@@ -417,6 +417,9 @@ def test_emc_statement_pdf_holds_the_baseline_chart(
     result = json.loads(out.stdout)
     daily = result["measurement"]["daily"]
     assert daily["date"][-1] == "2026-07-31" and len(daily["date"]) == 365 + 12
+    # The chart's cumulative line ends at the statement's avoided energy.
+    counted = [x for x in daily["avoided"] if x is not None]
+    assert sum(counted) == pytest.approx(result["measurement"]["savings"]["avoided"], rel=1e-6)
     st = result["settlement"]
     assert st["guaranteed"] == pytest.approx(36500 * 12 / 365)  # prorated by days
     assert st["shortfall"] == pytest.approx(max(st["guaranteed"] - st["avoided"], 0))

@@ -1,7 +1,8 @@
--- Stored measurement & verification (IPMVP Option C): what `jieneng mv --meter … --save`,
+-- Stored measurement & verification (IPMVP Option C): what `jieneng mv --meter …`,
 -- `jieneng emc settle` and the analysis job's daily "to date" measurement of every running
 -- 合同能源管理 contract computed, so that the audit & M&V dashboard (and anyone with SQL) can
--- show it without fitting again. One row per result, its days in mv_days.
+-- show it without fitting again. One row per result, its days in mv_days. Computing the same
+-- thing again updates the row in place (its id stays: a dashboard link to it keeps working).
 CREATE TABLE mv_results (
     id                integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     point_id          integer NOT NULL REFERENCES points (id),
@@ -11,6 +12,7 @@ CREATE TABLE mv_results (
     purpose           text NOT NULL CHECK (purpose IN ('measurement', 'settlement', 'to_date')),
     label             text,
     model             text NOT NULL CHECK (model IN ('daily', 'hourly')),
+    calendar          text NOT NULL DEFAULT 'none' CHECK (calendar IN ('cn', 'none')),
     baseline_start    date NOT NULL,
     baseline_end      date NOT NULL,           -- exclusive
     reporting_start   date NOT NULL,
@@ -21,7 +23,7 @@ CREATE TABLE mv_results (
     g14_interval      text NOT NULL CHECK (g14_interval IN ('monthly', 'hourly')),
     cvrmse            double precision,
     nmbe              double precision,
-    passes            boolean NOT NULL,
+    passes            boolean,                 -- NULL: too few periods for a verdict
     fit_cvrmse        double precision,        -- the model's own CV(RMSE) on its periods
     r_squared         double precision,
     periods           integer NOT NULL,        -- reporting days (hours) counted
@@ -36,9 +38,9 @@ CREATE TABLE mv_results (
     CHECK (reporting_start >= baseline_end AND reporting_end > reporting_start),
     CHECK ((purpose = 'measurement') = (contract_id IS NULL))
 );
--- Computing the same thing again replaces it.
+-- What "the same thing" is, per purpose (store/mv.py upserts on these).
 CREATE UNIQUE INDEX mv_results_measurement ON mv_results
-    (point_id, model, baseline_end, reporting_start, reporting_end, non_routine)
+    (point_id, model, calendar, baseline_end, reporting_start, reporting_end, non_routine)
     WHERE purpose = 'measurement';
 CREATE UNIQUE INDEX mv_results_settlement ON mv_results (contract_id, reporting_start, reporting_end)
     WHERE purpose = 'settlement';
@@ -58,9 +60,11 @@ CREATE TABLE mv_days (
     PRIMARY KEY (result_id, day)
 );
 
+-- A contract's results belong to the contract's institution (as the API scopes contracts),
+-- a measurement's to its meter's building's.
 CREATE VIEW v_mv_results AS
-SELECT m.id AS result_id, m.purpose, m.label, m.model, p.key AS point_key, p.unit,
-       p.energy_code, p.building_id, b.code AS building_code, b.institution_id,
+SELECT m.id AS result_id, m.purpose, m.label, m.model, m.calendar, p.key AS point_key, p.unit,
+       p.energy_code, p.building_id, b.code AS building_code, i.id AS institution_id,
        i.code AS institution_code, c.code AS contract_code, c.name AS contract_name,
        c.kind AS contract_kind, c.price, m.baseline_start, m.baseline_end, m.reporting_start,
        m.reporting_end, m.non_routine, m.computed_at, m.g14_interval, m.cvrmse, m.nmbe,
@@ -75,8 +79,8 @@ SELECT m.id AS result_id, m.purpose, m.label, m.model, p.key AS point_key, p.uni
 FROM mv_results m
 JOIN points p ON p.id = m.point_id
 JOIN buildings b ON b.id = p.building_id
-JOIN institutions i ON i.id = b.institution_id
-LEFT JOIN emc_contracts c ON c.id = m.contract_id;
+LEFT JOIN emc_contracts c ON c.id = m.contract_id
+JOIN institutions i ON i.id = coalesce(c.institution_id, b.institution_id);
 
 -- Days as timestamps at the building's local midnight (what a time series panel plots), and
 -- the avoided energy accumulated over the reporting period.
@@ -87,10 +91,14 @@ SELECT d.result_id, d.day::timestamp AT TIME ZONE b.time_zone AS time, d.day,
        CASE WHEN d.day >= m.reporting_start THEN
            sum(coalesce(d.avoided, 0)) OVER (PARTITION BY d.result_id ORDER BY d.day)
        END AS cumulative_avoided,
-       p.unit, p.building_id, b.institution_id
+       p.unit, p.building_id, coalesce(c.institution_id, b.institution_id) AS institution_id
 FROM mv_days d
 JOIN mv_results m ON m.id = d.result_id
 JOIN points p ON p.id = m.point_id
-JOIN buildings b ON b.id = p.building_id;
+JOIN buildings b ON b.id = p.building_id
+LEFT JOIN emc_contracts c ON c.id = m.contract_id;
 
-GRANT SELECT ON v_mv_results, v_mv_days TO jieneng_reader;
+-- The service's time zone: the daily rollups' days are its days.
+CREATE VIEW v_service AS SELECT ${service_tz}::text AS time_zone;
+
+GRANT SELECT ON v_mv_results, v_mv_days, v_service TO jieneng_reader;

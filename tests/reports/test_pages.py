@@ -83,6 +83,7 @@ def _measurement() -> dict:
             "observed": [1000.0] * 15 + [880.0] * 16,
             "baseline": [1000.0] * 31,
             "temperature_c": [25.0] * 31,
+            "avoided": [None] * 15 + [120.0] * 16,
         },
     }
 

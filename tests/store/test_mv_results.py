@@ -93,13 +93,14 @@ def test_a_daily_measurement_stored_and_read_back(world: dict) -> None:
         ids = [r[0] for r in conn.execute(
             "SELECT id FROM mv_results WHERE purpose = 'measurement' ORDER BY id"
         )]  # fmt: skip
-        assert ids == [again, other] and first not in ids
-        assert (
-            conn.execute("SELECT count(*) FROM mv_days WHERE result_id = %s", (first,)).fetchone()[
-                0
-            ]
-            == 0
-        )
+        assert again == first and ids == [first, other]  # the same id: links to it still work
+        days_of = "SELECT count(*) FROM mv_days WHERE result_id = %s"
+        assert conn.execute(days_of, (first,)).fetchone()[0] == 365 + 365
+        assert conn.execute(days_of, (other,)).fetchone()[0] == 365 + 90
+        # A contract's result must be of the contract's meter.
+        contract = f"EMC-{world['a'].code}"
+        with pytest.raises(ValueError, match=f"is not the meter of contract '{contract}'"):
+            stored.save(conn, meter, result, purpose="settlement", contract=contract)
 
 
 def test_an_hourly_measurement_stored_as_days(world: dict) -> None:
@@ -156,10 +157,17 @@ def test_contracts_settled_and_measured_to_date(world: dict, monkeypatch) -> Non
             f"EMC-{a}": "measured",
             f"EMC-{b}": "measured",
         }
-        assert (
-            conn.execute("SELECT count(*) FROM mv_results WHERE purpose = 'to_date'").fetchone()[0]
-            == 2
-        )
+        to_date = "SELECT count(*) FROM mv_results WHERE purpose = 'to_date'"
+        assert conn.execute(to_date).fetchone()[0] == 2
+        assert emc.measure_to_date(conn, today, again=True, skip={f"EMC-{a}"}) == {
+            f"EMC-{a}": "skipped",
+            f"EMC-{b}": "measured",
+        }
+        # A day later the stored results no longer reach today: measured again.
+        later = emc.measure_to_date(conn, today + dt.timedelta(days=1), stop=lambda: False)
+        assert later == {f"EMC-{a}": "measured", f"EMC-{b}": "measured"}
+        assert emc.measure_to_date(conn, today, stop=lambda: True) == {}
+        assert conn.execute(to_date).fetchone()[0] == 2
     monkeypatch.setenv("JIENENG_DATABASE_URL", world["url"])
     out = CliRunner().invoke(app, ["emc", "measure", "--contract", "EMC-NONE"])
     assert out.exit_code == 2 and "EMC-NONE" in out.output
