@@ -55,15 +55,19 @@ def _check_days(result: dict, head: dict, days: list[dict]) -> None:
     assert all(d["time"].astimezone(dt.timezone(dt.timedelta(hours=8))).hour == 0 for d in days)
 
 
-def test_a_daily_measurement_stored_and_read_back(world: dict) -> None:
-    sample = META["il-electricity-cdd-hdd-daily"]
-    result = mv_cli.run(
-        mv_cli.read_meter(DATA / sample["meter_data_filename"]),
+def _daily_sample(reporting_days: int) -> dict:
+    """eemeter's daily electricity sample: the year before its blackout as the baseline."""
+    return mv_cli.run(
+        mv_cli.read_meter(DATA / META["il-electricity-cdd-hdd-daily"]["meter_data_filename"]),
         mv_cli.read_temperature(DATA / "il-tempF.csv.gz"),
         baseline_end=BASELINE_END,
         reporting_start=REPORTING_START,
-        reporting_end=REPORTING_START + dt.timedelta(days=365),
+        reporting_end=REPORTING_START + dt.timedelta(days=reporting_days),
     )
+
+
+def test_a_daily_measurement_stored_and_read_back(world: dict) -> None:
+    result = _daily_sample(365)
     meter = world["mains"][world["b"].code]
     with psycopg.connect(world["url"], autocommit=True) as conn:
         with conn.transaction():
@@ -81,15 +85,8 @@ def test_a_daily_measurement_stored_and_read_back(world: dict) -> None:
         # The same computation again replaces it; another reporting period is another row.
         with conn.transaction():
             again = stored.save(conn, meter, result)
-        shorter = mv_cli.run(
-            mv_cli.read_meter(DATA / sample["meter_data_filename"]),
-            mv_cli.read_temperature(DATA / "il-tempF.csv.gz"),
-            baseline_end=BASELINE_END,
-            reporting_start=REPORTING_START,
-            reporting_end=REPORTING_START + dt.timedelta(days=90),
-        )
         with conn.transaction():
-            other = stored.save(conn, meter, shorter)
+            other = stored.save(conn, meter, _daily_sample(90))
         ids = [r[0] for r in conn.execute(
             "SELECT id FROM mv_results WHERE purpose = 'measurement' ORDER BY id"
         )]  # fmt: skip
@@ -117,10 +114,8 @@ def test_an_hourly_measurement_stored_as_days(world: dict) -> None:
             result_id = stored.save(conn, meter, result)
         head, days = _read(conn, result_id)
     g14 = result["guideline14_hourly"]
-    assert head["g14_interval"] == "hourly" and (head["cvrmse_limit"], head["nmbe_limit"]) == (
-        0.3,
-        0.1,
-    )
+    assert head["g14_interval"] == "hourly"
+    assert (head["cvrmse_limit"], head["nmbe_limit"]) == (0.3, 0.1)
     assert head["nmbe"] == pytest.approx(g14["nmbe"]) and head["model"] == "hourly"
     assert len(days) == 365 + 60
     _check_days(result, head, days)
