@@ -187,3 +187,25 @@ def test_the_reader_reads_results_only_through_the_views(world: dict) -> None:
                       "DELETE FROM mv_results"):  # fmt: skip
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(query)
+
+
+def test_the_job_leaves_a_failing_contract_until_the_next_day(world: dict, monkeypatch) -> None:
+    from jieneng import analyze
+    from jieneng.settings import Settings
+
+    asked: list[set] = []
+
+    def failing(conn, today=None, *, skip=(), stop=None, **_):
+        asked.append(set(skip))
+        return {code: "meter: building X has no outdoor thermometer"
+                for code in ("EMC-X", "EMC-Y") if code not in skip}  # fmt: skip
+
+    monkeypatch.setattr(emc, "measure_to_date", failing)
+    monkeypatch.setattr(analyze, "_FAILED", {})
+    settings = Settings(database_url=world["url"])
+    analyze.measure_contracts(settings)
+    analyze.measure_contracts(settings)
+    assert asked == [set(), {"EMC-X", "EMC-Y"}]
+    analyze._FAILED.update(dict.fromkeys(analyze._FAILED, dt.date(2000, 1, 1)))  # a day later
+    analyze.measure_contracts(settings)
+    assert asked[-1] == set()
