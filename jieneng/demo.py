@@ -156,6 +156,7 @@ class Demo:
             say(f"历史数据 history: {result.rows:,} new readings, {len(result.faults)} faults")
             if self._stop.is_set():
                 return
+            self._contract(database_url, portfolio.buildings[0].code, start, today)
 
             metrics_port = free_port()
             env = dict(os.environ)
@@ -327,6 +328,38 @@ class Demo:
             if alerts.rule(conn, None, "demo") is None:
                 alerts.put_rule(conn, "demo", None, {"clear_after_minutes": 120, "mqtt": True})
                 conn.commit()
+
+    def _contract(self, database_url: str, building: str, start: dt.date, today: dt.date) -> None:
+        """A 合同能源管理 contract on the first building's main electricity meter, reporting
+        over the last third of the backfill, measured to date now (the analysis job measures it
+        again each day): the audit & M&V dashboard has something to show. The demo's weeks are
+        far from the year a baseline should have, and the result's warnings say so."""
+        from jieneng import emc
+        from store import db
+        from store.registry_import import import_document
+
+        begins = start + dt.timedelta(days=max(1, (today - start).days * 2 // 3))
+        if begins >= today:
+            return
+        with db.connect(database_url, application_name="jieneng-demo", autocommit=True) as conn:
+            if conn.execute("SELECT FROM emc_contracts WHERE code = 'DEMO-EMC-1'").fetchone():
+                return
+            institution, meter = conn.execute(
+                """SELECT i.code, p.key FROM points p JOIN buildings b ON b.id = p.building_id
+                   JOIN institutions i ON i.id = b.institution_id
+                   WHERE b.code = %s AND p.energy_code = '01' AND p.cumulative
+                   ORDER BY p.id LIMIT 1""",
+                (building,),
+            ).fetchone()
+            with conn.transaction():
+                import_document(conn, {"emc_contracts": [{
+                    "code": "DEMO-EMC-1", "institution": institution, "meter": meter,
+                    "name": "照明节能改造 (演示) lighting retrofit (demo)",
+                    "kind": "shared_savings", "baseline_end": begins.isoformat(),
+                    "reporting_start": begins.isoformat(), "price": 0.8, "esco_share": 0.7,
+                }]})  # fmt: skip
+            done = emc.measure_to_date(conn, contract="DEMO-EMC-1")
+        self.console.print(f"合同能源管理 contract DEMO-EMC-1 ({meter}): {done['DEMO-EMC-1']}")
 
     def _shutdown(self) -> None:
         # Simulators first, then the collector commits what it holds, then the servers.

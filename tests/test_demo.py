@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -64,7 +65,7 @@ def test_configured_servers_are_used(
     env = _env() | {"JIENENG_DATABASE_URL": plain_database.url, "JIENENG_BROKER_URL": broker.url}
     work, log = tmp_path / "demo", tmp_path / "demo.log"
     proc = _start(
-        ["--workdir", str(work), "--days", "1", "--buildings", "2", "--duration", "5"], env, log
+        ["--workdir", str(work), "--days", "3", "--buildings", "2", "--duration", "5"], env, log
     )
     assert proc.wait(120) == 0, log.read_text()[-3000:]
     text = log.read_text()
@@ -75,4 +76,11 @@ def test_configured_servers_are_used(
             "SELECT count(*), count(DISTINCT point_id) FROM readings"
         ).fetchone()
         buildings = conn.execute("SELECT count(*) FROM buildings").fetchone()[0]
+        # The demo's contract, measured over the backfill's last day for the M&V dashboard.
+        measured = conn.execute(
+            "SELECT reporting_start, reporting_end, periods FROM v_mv_results"
+            " WHERE contract_code = 'DEMO-EMC-1' AND purpose = 'to_date'"
+        ).fetchall()
     assert n > 1000 and points >= 20 and buildings == 2
+    assert len(measured) == 1 and measured[0][1] - measured[0][0] == dt.timedelta(days=1)
+    assert "DEMO-EMC-1" in text and measured[0][2] == 1
