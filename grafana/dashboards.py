@@ -39,7 +39,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "base_load": ("基础负荷占比", "Base-load ratio"),
     "night_water": ("夜间用水 (0–5 点, m³/h)", "Night water flow (0–5 h, m³/h)"),
     "raw_vs_clean": ("原始读数与 15 分钟均值", "Raw readings vs 15-minute means"),
-    "quality": ("数据质量标记 (时段末 31 天内)", "Quality flags (the range's last 31 days)"),
+    "quality": ("数据质量标记", "Quality flags"),
     "findings": ("发现的浪费 (¥, kgce)", "Findings (¥, kgce)"),
     "alerts": ("告警", "Alerts"),
     "waste_by_rule": ("按问题的浪费金额 (¥)", "Waste by rule (¥)"),
@@ -189,6 +189,7 @@ def portfolio(lang: str = "zh") -> G.Dashboard:
                          AS midnight  -- the building's local midnight, not the session's
               FROM v_buildings) b USING (building_id)
         WHERE c.energy_code = '01' AND c.bucket >= b.midnight - interval '7 days'
+          AND c.bucket >= now() - interval '8 days'  -- the same, as a bound the index can use
           AND b.institution_code IN (${institution:sqlstring})
         GROUP BY b.name ORDER BY b.name"""
     open_alerts = """
@@ -319,7 +320,7 @@ def meter(lang: str = "zh") -> G.Dashboard:
     flags = """
         SELECT r.quality AS flags, count(*) AS readings, min(r.time) AS first, max(r.time) AS last
         FROM v_readings r WHERE $__timeFilter(r.time) AND r.point_key = '${point}'
-          AND r.time >= $__timeTo()::timestamptz - interval '31 days' AND r.quality <> 0
+          AND r.quality <> 0  -- the partial index readings_flagged (migration 0013)
         GROUP BY r.quality ORDER BY readings DESC"""
     return G.Dashboard(
         title=f"jieneng · {_t('meter', lang)}",
