@@ -187,10 +187,6 @@ def _finite(value: object) -> object:
     return value
 
 
-def _number(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 def _us(t: dt.datetime) -> int:
     return int(t.timestamp()) * 1_000_000 + t.microsecond
 
@@ -390,7 +386,7 @@ def analyze_window(
     runs = []
     for f in result.findings:
         p = points[f.point]
-        waste_ = _number(f.waste)
+        waste_ = db.finite(f.waste)
         evidence = dict(f.evidence)
         if "zones" in evidence:  # grid rows of the zones that broke a setpoint → their keys
             evidence["zones"] = [points[int(z)].key for z in evidence["zones"]]
@@ -411,12 +407,12 @@ def analyze_window(
                 at(f.start),
                 at(f.end),
                 f.severity,
-                _number(f.score),
+                db.finite(f.score),
                 waste_,
                 unit,
-                _number(impact.get("kgce")),  # type: ignore[arg-type]
-                _number(impact.get("kgco2")),  # type: ignore[arg-type]
-                _number(impact.get("cny")),  # type: ignore[arg-type]
+                db.finite(impact.get("kgce")),  # type: ignore[arg-type]
+                db.finite(impact.get("kgco2")),  # type: ignore[arg-type]
+                db.finite(impact.get("cny")),  # type: ignore[arg-type]
                 _finite(evidence),  # type: ignore[arg-type]
             )
         )

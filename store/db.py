@@ -1,9 +1,11 @@
-"""Connections and pools."""
+"""Connections and pools, and values as the database takes them."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
@@ -52,3 +54,13 @@ def backend(conn: psycopg.Connection) -> str:
     if row is None:
         raise LookupError("store_meta has no backend: run `jieneng db migrate` first")
     return str(row[0])
+
+
+def finite(value: float | None) -> float | None:
+    """A float for a column, None for none, NaN or ±∞ (a figure that could not be computed)."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def json_dumps(value: object) -> str:
+    """JSON for jsonb: NaN and infinities become null (orjson), numpy scalars are numbers."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()

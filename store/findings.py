@@ -43,11 +43,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
 from store import maintenance
+from store.db import json_dumps
 from store.writer import PG_EPOCH_US
 
 #: Rules whose waste is a rate (per day), not an amount: incidents take the latest run's.
@@ -635,11 +635,6 @@ def _columns(inc: Incident, version: str) -> dict[str, object]:
         "runs": Jsonb(inc.runs_json(), dumps=json_dumps),
         "detector_version": version,
     }
-
-
-def json_dumps(value: object) -> str:
-    """JSON for jsonb: NaN and infinities become null (orjson), numpy scalars are numbers."""
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def write(conn: psycopg.Connection, outcomes: Sequence[Outcome], version: str) -> int:
