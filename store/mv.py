@@ -4,22 +4,15 @@ kept for the audit & M&V dashboard (``v_mv_results``, ``v_mv_days``)."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from store.findings import json_dumps
+from store.db import finite, json_dumps
 
 PURPOSES = ("measurement", "settlement", "to_date")
-
-
-def _number(value: Any) -> float | None:
-    """A float, or None for none, NaN or ±∞ (a statistic that could not be computed: G14
-    over a single month divides by n − p = 0)."""
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 #: Per purpose, the columns that say it is the same computation (the partial unique indexes of
@@ -70,7 +63,7 @@ def save(
     if contract is not None and contract_meter != point_id:
         raise ValueError(f"point_key: {point_key!r} is not the meter of contract {contract!r}")
     st = settlement or {}
-    cvrmse = _number(g14["cvrmse"])
+    cvrmse = finite(g14["cvrmse"])
     columns = {
         "point_id": point_id,
         "contract_id": contract_id,
@@ -84,20 +77,22 @@ def save(
         "reporting_end": result["reporting"]["end"],
         "non_routine": s["non_routine"],
         "computed_at": computed_at or dt.datetime.now(dt.UTC),
-        "g14_interval": "hourly" if hourly else "monthly",
+        "g14_interval": g14["limits"]["interval"],
         "cvrmse": cvrmse,
-        "nmbe": _number(g14["nmbe"]),
+        "nmbe": finite(g14["nmbe"]),
+        "cvrmse_limit": g14["limits"]["cvrmse"],
+        "nmbe_limit": g14["limits"]["nmbe"],
         "passes": None if cvrmse is None else bool(g14["passes"]),
-        "fit_cvrmse": _number(model.get("cvrmse")),
-        "r_squared": _number(model.get("r_squared")),
+        "fit_cvrmse": finite(model.get("cvrmse")),
+        "r_squared": finite(model.get("r_squared")),
         "periods": int(s["days"]),
-        "observed": _number(s["observed"]),
-        "adjusted_baseline": _number(s["counterfactual"]),
-        "avoided": _number(s["avoided"]),
-        "uncertainty": _number(s["uncertainty"]),
-        "value_cny": _number(st.get("value")),
-        "esco_cny": _number(st.get("esco")),
-        "agency_cny": _number(st.get("agency")),
+        "observed": finite(s["observed"]),
+        "adjusted_baseline": finite(s["counterfactual"]),
+        "avoided": finite(s["avoided"]),
+        "uncertainty": finite(s["uncertainty"]),
+        "value_cny": finite(st.get("value")),
+        "esco_cny": finite(st.get("esco")),
+        "agency_cny": finite(st.get("agency")),
         "result": Jsonb(
             {k: v for k, v in result.items() if k != "daily"}
             | ({"settlement": dict(st)} if st else {}),

@@ -19,10 +19,13 @@ CREATE TABLE mv_results (
     reporting_end     date NOT NULL,           -- exclusive
     non_routine       double precision NOT NULL DEFAULT 0,
     computed_at       timestamptz NOT NULL DEFAULT now(),
-    -- ASHRAE Guideline 14 on the baseline period: monthly for daily models, hourly for TOWT.
+    -- ASHRAE Guideline 14 on the baseline period (monthly for daily models, hourly for TOWT)
+    -- and the limits it was judged by, as analytics.mv.guideline14 gave them.
     g14_interval      text NOT NULL CHECK (g14_interval IN ('monthly', 'hourly')),
     cvrmse            double precision,
     nmbe              double precision,
+    cvrmse_limit      double precision NOT NULL,
+    nmbe_limit        double precision NOT NULL,
     passes            boolean,                 -- NULL: too few periods for a verdict
     fit_cvrmse        double precision,        -- the model's own CV(RMSE) on its periods
     r_squared         double precision,
@@ -68,9 +71,7 @@ SELECT m.id AS result_id, m.purpose, m.label, m.model, m.calendar, p.key AS poin
        i.code AS institution_code, c.code AS contract_code, c.name AS contract_name,
        c.kind AS contract_kind, c.price, m.baseline_start, m.baseline_end, m.reporting_start,
        m.reporting_end, m.non_routine, m.computed_at, m.g14_interval, m.cvrmse, m.nmbe,
-       m.passes,
-       CASE m.g14_interval WHEN 'monthly' THEN 0.15 ELSE 0.30 END::float8 AS cvrmse_limit,
-       CASE m.g14_interval WHEN 'monthly' THEN 0.05 ELSE 0.10 END::float8 AS nmbe_limit,
+       m.passes, m.cvrmse_limit, m.nmbe_limit,
        m.fit_cvrmse, m.r_squared, m.periods, m.observed, m.adjusted_baseline, m.avoided,
        m.uncertainty, m.avoided / nullif(m.adjusted_baseline, 0) AS savings_fraction,
        m.value_cny, m.esco_cny, m.agency_cny,
