@@ -152,17 +152,17 @@ def test_contracts_settled_and_measured_to_date(world: dict, monkeypatch) -> Non
             f"EMC-{a}": "measured",
             f"EMC-{b}": "measured",
         }
-        to_date = "SELECT count(*) FROM mv_results WHERE purpose = 'to_date'"
-        assert conn.execute(to_date).fetchone()[0] == 2
+        to_date_rows = "SELECT count(*) FROM mv_results WHERE purpose = 'to_date'"
+        assert conn.execute(to_date_rows).fetchone()[0] == 2
         assert emc.measure_to_date(conn, today, again=True, skip={f"EMC-{a}"}) == {
             f"EMC-{a}": "skipped",
             f"EMC-{b}": "measured",
         }
         # A day later the stored results no longer reach today: measured again.
-        later = emc.measure_to_date(conn, today + dt.timedelta(days=1), stop=lambda: False)
+        later = emc.measure_to_date(conn, today + dt.timedelta(days=1))
         assert later == {f"EMC-{a}": "measured", f"EMC-{b}": "measured"}
         assert emc.measure_to_date(conn, today, stop=lambda: True) == {}
-        assert conn.execute(to_date).fetchone()[0] == 2
+        assert conn.execute(to_date_rows).fetchone()[0] == 2
     monkeypatch.setenv("JIENENG_DATABASE_URL", world["url"])
     out = CliRunner().invoke(app, ["emc", "measure", "--contract", "EMC-NONE"])
     assert out.exit_code == 2 and "EMC-NONE" in out.output
